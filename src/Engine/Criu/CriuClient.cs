@@ -1,0 +1,159 @@
+using Migrate.Engine.Criu.Rpc;
+
+namespace Migrate.Engine.Criu;
+
+/// <summary>Where and how the engine runs CRIU.</summary>
+public sealed record CriuSettings
+{
+    public string CriuPath { get; init; } = "criu";
+
+    /// <summary>Extra environment for CRIU, e.g. CRIU_FAULT for fault injection in tests.</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    /// <summary>How long one CRIU request may take before CRIU is killed.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>Options shared by dump and restore.</summary>
+public abstract record CriuAction
+{
+    /// <summary>The image directory.</summary>
+    public required string ImagesDirectory { get; init; }
+
+    /// <summary>Where CRIU writes its log and config file; kept apart from the images.</summary>
+    public required string WorkDirectory { get; init; }
+
+    /// <summary>The process is attached to a terminal or session it does not lead (criu --shell-job).</summary>
+    public bool ShellJob { get; init; }
+
+    /// <summary>Established TCP connections are dumped and restored (criu --tcp-established).</summary>
+    public bool TcpEstablished { get; init; }
+
+    /// <summary>The tasks are left stopped after the action (criu --leave-stopped).</summary>
+    public bool LeaveStopped { get; init; } = true;
+
+    internal abstract string Name { get; }
+
+    internal string LogPath => Path.Combine(WorkDirectory, $"criu-{Name}.log");
+
+    internal virtual CriuOpts ToOptions(string configFile) => new()
+    {
+        ImagesDirFd = -1,
+        ImagesDir = ImagesDirectory,
+        LogLevel = 4,
+        ConfigFile = configFile,
+        ShellJob = ShellJob,
+        TcpEstablished = TcpEstablished,
+        LeaveStopped = LeaveStopped,
+        NotifyScripts = true,
+        // nftables is what this kernel and CRIU build have; iptables may be absent.
+        NetworkLock = CriuNetworkLockMethod.Nftables,
+    };
+
+    internal virtual CriuConfigFile ToConfigFile() =>
+        new CriuConfigFile().Add("work-dir", WorkDirectory).Add("log-file", Path.GetFileName(LogPath));
+}
+
+public sealed record CriuDump : CriuAction
+{
+    public required int Pid { get; init; }
+
+    internal override string Name => "dump";
+
+    internal override CriuOpts ToOptions(string configFile)
+    {
+        var options = base.ToOptions(configFile);
+        options.Pid = Pid;
+        return options;
+    }
+}
+
+public sealed record CriuRestore : CriuAction
+{
+    internal override string Name => "restore";
+
+    internal override CriuOpts ToOptions(string configFile)
+    {
+        var options = base.ToOptions(configFile);
+        // The restored root becomes our child rather than CRIU's, so it is not
+        // orphaned when CRIU exits (rpc.proto: rst_sibling, swrk only).
+        options.RstSibling = true;
+        return options;
+    }
+}
+
+public sealed record CriuVersionInfo(int Major, int Minor, int Sublevel)
+{
+    public override string ToString() => $"{Major}.{Minor}.{Sublevel}";
+}
+
+/// <summary>Drives CRIU through its RPC, one <c>criu swrk</c> per request.</summary>
+public sealed class CriuClient(CriuSettings settings)
+{
+    public CriuSettings Settings { get; } = settings;
+
+    /// <summary>Dumps a process tree. With <see cref="CriuAction.LeaveStopped"/> its tasks stay stopped.</summary>
+    public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
+    {
+        await RunActionAsync(CriuReqType.Dump, dump, onNotify, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Restores a process tree; returns the PID of its root task.</summary>
+    public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
+    {
+        var response = await RunActionAsync(CriuReqType.Restore, restore, onNotify, cancellationToken).ConfigureAwait(false);
+        return response.Restore.Pid;
+    }
+
+    public async Task<CriuVersionInfo> GetVersionAsync(CancellationToken cancellationToken)
+    {
+        var (response, stderr) = await RunAsync(new CriuReq { Type = CriuReqType.Version }, null, null, cancellationToken)
+            .ConfigureAwait(false);
+        if (!response.Success)
+        {
+            throw new CriuException("version", Summary(response), Lines(stderr), null);
+        }
+        return new CriuVersionInfo(response.Version.MajorNumber, response.Version.MinorNumber, response.Version.Sublevel);
+    }
+
+    private async Task<CriuResp> RunActionAsync(
+        CriuReqType type, CriuAction action, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(action.WorkDirectory);
+        var configFile = Path.Combine(action.WorkDirectory, $"criu-{action.Name}.conf");
+        action.ToConfigFile().WriteTo(configFile);
+        var request = new CriuReq { Type = type, Opts = action.ToOptions(configFile) };
+        var (response, stderr) = await RunAsync(request, onNotify, action.LogPath, cancellationToken).ConfigureAwait(false);
+        if (!response.Success)
+        {
+            var errors = CriuLog.ErrorLines(action.LogPath);
+            throw new CriuException(action.Name, Summary(response), errors.Count > 0 ? errors : Lines(stderr),
+                File.Exists(action.LogPath) ? action.LogPath : null);
+        }
+        return response;
+    }
+
+    private async Task<CriuSwrk.Reply> RunAsync(
+        CriuReq request, CriuNotifyHandler? onNotify, string? logPath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await CriuSwrk.RunAsync(
+                Settings.CriuPath, request, onNotify, Settings.Environment, Settings.Timeout, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (CriuProcessExitedException e)
+        {
+            throw new CriuException(request.Type.ToString().ToLowerInvariant(), e.Message, CriuLog.ErrorLines(logPath), logPath);
+        }
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string Summary(CriuResp response) =>
+        response.HasCrErrmsg && response.CrErrmsg.Length > 0
+            ? response.CrErrmsg
+            : response.HasCrErrno && response.CrErrno != 0
+                ? $"errno {response.CrErrno}"
+                : "see the errors below";
+}

@@ -1,0 +1,159 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Google.Protobuf;
+using Migrate.Engine.Criu.Rpc;
+using Migrate.Engine.Interop;
+
+namespace Migrate.Engine.Criu;
+
+/// <summary>
+/// Called for each notification CRIU sends when <c>notify_scripts</c> is set
+/// (pre-dump, post-dump, post-restore, ...). Returning false fails the action
+/// where CRIU honours it (Documentation/action-scripts.txt).
+/// </summary>
+public delegate ValueTask<bool> CriuNotifyHandler(string script, int pid);
+
+/// <summary>
+/// One conversation with <c>criu swrk FD</c>: CRIU serves one request on a
+/// SOCK_SEQPACKET socket inherited as FD, sends notifications it wants
+/// answered, then its final response, and exits (criu/cr-service.c,
+/// cr_service_work).
+/// </summary>
+internal static class CriuSwrk
+{
+    /// <summary>CRIU's final response, and what it printed to standard error.</summary>
+    public sealed record Reply(CriuResp Response, string Stderr);
+
+    // CRIU's messages are small; a dump response with stats is well under this.
+    private const int MaxMessageBytes = 1 << 20;
+
+    // Between making CRIU's end of the socketpair inheritable and closing it
+    // here, any child started by this process would inherit it too. Children
+    // the engine starts go through this gate.
+    internal static readonly SemaphoreSlim SpawnGate = new(1, 1);
+
+    public static async Task<Reply> RunAsync(
+        string criuPath,
+        CriuReq request,
+        CriuNotifyHandler? onNotify,
+        IReadOnlyDictionary<string, string>? environment,
+        TimeSpan timeout,
+        CancellationToken cancellationToken)
+    {
+        var (ours, theirs) = Linux.SocketPair(Linux.AF_UNIX, Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC);
+        using var socket = new Socket(new SafeSocketHandle(ours, ownsHandle: true));
+        using var criu = await StartAsync(criuPath, theirs, environment, cancellationToken).ConfigureAwait(false);
+        var stderr = criu.StandardError.ReadToEndAsync(CancellationToken.None);
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxMessageBytes);
+        try
+        {
+            await SendAsync(socket, request, deadline.Token).ConfigureAwait(false);
+            while (true)
+            {
+                var response = await ReceiveAsync(socket, buffer, deadline.Token).ConfigureAwait(false);
+                if (response is null)
+                {
+                    await criu.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                    throw new CriuProcessExitedException(criu.ExitCode, (await stderr.ConfigureAwait(false)).Trim());
+                }
+                if (response.Type != CriuReqType.Notify)
+                {
+                    await criu.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                    return new Reply(response, (await stderr.ConfigureAwait(false)).Trim());
+                }
+                bool ok = onNotify is null || await onNotify(response.Notify.Script, response.Notify.Pid).ConfigureAwait(false);
+                await SendAsync(socket, new CriuReq { Type = CriuReqType.Notify, NotifySuccess = ok }, deadline.Token)
+                    .ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            criu.Kill();
+            throw new TimeoutException($"criu {request.Type} did not answer within {timeout.TotalSeconds:0} s and was killed");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            // CRIU exits right after its final response; wait so no zombie is left.
+            await criu.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            ChildReaper.ForgetSpawned(criu.Id);
+        }
+    }
+
+    private static async Task<Process> StartAsync(
+        string criuPath, int theirs, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo(criuPath)
+        {
+            ArgumentList = { "swrk", theirs.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            RedirectStandardError = true,
+            RedirectStandardOutput = false,
+            UseShellExecute = false,
+        };
+        if (environment is not null)
+        {
+            foreach (var (name, value) in environment)
+            {
+                startInfo.Environment[name] = value;
+            }
+        }
+
+        await SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Linux.SetInheritable(theirs, true);
+            var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"could not start {criuPath}");
+            ChildReaper.TrackSpawned(process.Id);
+            return process;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new CriuNotFoundException(criuPath, e);
+        }
+        finally
+        {
+            Linux.Close(theirs);
+            SpawnGate.Release();
+        }
+    }
+
+    private static async Task SendAsync(Socket socket, CriuReq request, CancellationToken cancellationToken)
+    {
+        var bytes = request.ToByteArray();
+        int sent = await socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        if (sent != bytes.Length)
+        {
+            throw new IOException($"short write to criu: {sent} of {bytes.Length} bytes");
+        }
+    }
+
+    /// <summary>One CRIU response, or null when CRIU closed the socket without one.</summary>
+    private static async Task<CriuResp?> ReceiveAsync(Socket socket, byte[] buffer, CancellationToken cancellationToken)
+    {
+        int received;
+        try
+        {
+            received = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return null;
+        }
+        return received == 0 ? null : CriuResp.Parser.ParseFrom(buffer, 0, received);
+    }
+}
+
+/// <summary>CRIU exited without answering: it crashed or refused its arguments.</summary>
+public sealed class CriuProcessExitedException(int exitCode, string stderr)
+    : Exception($"criu exited with code {exitCode} without answering" + (stderr.Length > 0 ? $": {stderr}" : ""))
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>The criu binary could not be started.</summary>
+public sealed class CriuNotFoundException(string path, Exception inner)
+    : Exception($"cannot run '{path}': {inner.Message}. Install CRIU 4.2 or newer (scripts/setup.sh does).", inner);

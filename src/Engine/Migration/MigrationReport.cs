@@ -1,0 +1,86 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Migrate.Engine.Migration;
+
+public enum MigrationOutcome
+{
+    /// <summary>The process runs on the target; the source copy is gone.</summary>
+    [JsonStringEnumMemberName("migrated")]
+    Migrated,
+
+    /// <summary>Refused before anything was frozen; the process was not touched.</summary>
+    [JsonStringEnumMemberName("refused")]
+    Refused,
+
+    /// <summary>Failed after the freeze; the process was resumed on the source.</summary>
+    [JsonStringEnumMemberName("rolledBack")]
+    RolledBack,
+
+    /// <summary>Anything else; <see cref="MigrationReport.ProcessState"/> says where the process is.</summary>
+    [JsonStringEnumMemberName("failed")]
+    Failed,
+}
+
+public sealed record HostSummary(string Hostname, string KernelRelease, string CriuVersion, string Architecture)
+{
+    public static HostSummary From(Protocol.HostFacts facts) =>
+        new(facts.Hostname, facts.KernelRelease, facts.CriuVersion, facts.Architecture);
+}
+
+/// <summary>
+/// When each step ended, in milliseconds on the source's monotonic clock since
+/// the migration started. A step that was not reached is null.
+/// </summary>
+public sealed record MigrationTimeline
+{
+    public double? PreflightEnd { get; set; }
+    public double? FreezeStart { get; set; }
+    public double? DumpEnd { get; set; }
+    public double? TransferEnd { get; set; }
+    public double? RestoreEnd { get; set; }
+    public double? Commit { get; set; }
+    public double? Resume { get; set; }
+    public double? RollBack { get; set; }
+}
+
+/// <summary>What happened to one process: printed for people, written as JSON for machines.</summary>
+public sealed record MigrationReport
+{
+    public required MigrationOutcome Outcome { get; init; }
+    public string? SessionId { get; init; }
+    public required int Pid { get; init; }
+    public string? Command { get; init; }
+    public required string TargetAddress { get; init; }
+    public HostSummary? Source { get; init; }
+    public HostSummary? Target { get; init; }
+    public long BytesRaw { get; init; }
+    public long BytesOnWire { get; init; }
+
+    /// <summary>
+    /// From the freeze to the moment the source learnt that the target resumed
+    /// the process: an upper bound on the downtime, by half a round trip.
+    /// </summary>
+    public double? FrozenMs { get; init; }
+
+    public double TotalMs { get; init; }
+    public required MigrationTimeline Timeline { get; init; }
+
+    /// <summary>The restored root task's PID, in the target's PID namespace.</summary>
+    public int? RestoredPid { get; init; }
+
+    /// <summary>Where the process is now, in words an operator can act on.</summary>
+    public required string ProcessState { get; init; }
+
+    public string? Error { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.MigrationReport);
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    WriteIndented = true,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(MigrationReport))]
+internal sealed partial class ReportJsonContext : JsonSerializerContext;

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Migration;
+using Migrate.Engine.Transfer;
+
+namespace Migrate.Source.Commands;
+
+/// <summary><c>migrate --to HOST:PORT PID</c>: moves one process tree to a target agent.</summary>
+internal sealed class MigrateCommand
+{
+    private readonly Argument<int> _pid = new("PID") { Description = "The process to migrate, with its descendants" };
+    private readonly Option<string> _to = CommonOptions.Target();
+    private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
+    private readonly Option<string?> _report = new("--report") { Description = "Write the JSON report to this file" };
+    private readonly Option<bool> _shellJob = new("--shell-job") { Description = "The process belongs to a terminal session (criu --shell-job)" };
+    private readonly Option<bool> _tcpEstablished = new("--tcp-established") { Description = "Migrate established TCP connections (criu --tcp-established)" };
+    private readonly Option<bool> _keepImages = new("--keep-images") { Description = "Keep the source's image files after the migration" };
+    private readonly Option<string> _workDir = new("--work-dir")
+    {
+        Description = "Directory for the source's images and CRIU logs",
+        DefaultValueFactory = _ => "/var/tmp/migrate",
+    };
+    private readonly Option<bool> _json = new("--json") { Description = "Print the JSON report instead of the summary" };
+    private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print no progress, only the result" };
+    private readonly Option<bool> _verbose = CommonOptions.Verbose();
+
+    public void AddTo(RootCommand root)
+    {
+        root.Arguments.Add(_pid);
+        foreach (var option in new Option[] { _to, _tokenFile, _report, _shellJob, _tcpEstablished, _keepImages, _workDir, _json, _quiet, _verbose })
+        {
+            root.Options.Add(option);
+        }
+        root.SetAction(RunAsync);
+    }
+
+    private async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
+        var token = CommonOptions.ReadToken(parse.GetValue(_tokenFile)!);
+        var options = new MigrationOptions
+        {
+            Pid = parse.GetValue(_pid),
+            WorkDirectory = parse.GetValue(_workDir)!,
+            ShellJob = parse.GetValue(_shellJob),
+            TcpEstablished = parse.GetValue(_tcpEstablished),
+            KeepImages = parse.GetValue(_keepImages),
+        };
+        bool json = parse.GetValue(_json);
+        using var loggers = Logging.Create(parse.GetValue(_verbose));
+        using var target = new TargetClient(address, token);
+        var criu = new CriuClient(new CriuSettings());
+        var report = await ProgressDisplay.RunAsync(parse.GetValue(_quiet) || json, progress =>
+            new SourceSession(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceSession>()) { Progress = progress }
+                .RunAsync(cancellationToken));
+
+        if (parse.GetValue(_report) is { } reportPath)
+        {
+            await File.WriteAllTextAsync(reportPath, report.ToJson(), CancellationToken.None);
+        }
+        if (json)
+        {
+            Console.WriteLine(report.ToJson());
+        }
+        else
+        {
+            ReportPrinter.Print(report, Console.Out);
+        }
+        return ExitCodes.For(report.Outcome);
+    }
+}

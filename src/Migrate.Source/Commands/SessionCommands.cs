@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Grpc.Core;
+using Migrate.Engine.Transfer;
+
+namespace Migrate.Source.Commands;
+
+/// <summary>
+/// <c>migrate commit</c> and <c>migrate abort</c> settle a session whose
+/// source agent could not: the way out when the source died, or lost the
+/// target, between the freeze and the end (README, "When an agent crashes").
+/// </summary>
+internal sealed class SessionCommands
+{
+    public static Command Commit() => Build(
+        "commit",
+        "Resume a session's restored copy on the target (after the source copy is gone)",
+        async (target, session, cancellationToken) =>
+        {
+            var reply = await target.CommitAsync(session, cancellationToken);
+            return $"session {session} committed: the process runs on {target.Address} as PID {reply.RootPid}";
+        });
+
+    public static Command Abort() => Build(
+        "abort",
+        "Kill a session's restored copy on the target and drop its images (resume the source copy with kill -CONT)",
+        async (target, session, cancellationToken) =>
+        {
+            var reply = await target.AbortAsync(session, "aborted by the operator", cancellationToken);
+            return $"session {session} aborted: {reply.KilledTasks} restored tasks killed on {target.Address}";
+        });
+
+    private static Command Build(string name, string description, Func<TargetClient, string, CancellationToken, Task<string>> act)
+    {
+        var to = CommonOptions.Target();
+        var tokenFile = CommonOptions.TokenFile();
+        var session = new Option<string>("--session") { Description = "The session ID that migrate printed", Required = true };
+        var command = new Command(name, description) { to, tokenFile, session };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var address = CommonOptions.ParseTarget(parse.GetValue(to)!);
+            using var target = new TargetClient(address, CommonOptions.ReadToken(parse.GetValue(tokenFile)!));
+            try
+            {
+                Console.WriteLine($"migrate: {await act(target, parse.GetValue(session)!, cancellationToken)}");
+                return ExitCodes.Migrated;
+            }
+            catch (RpcException e)
+            {
+                await Console.Error.WriteLineAsync($"migrate: {name} failed: {target.Explain(e)}");
+                return ExitCodes.Failed;
+            }
+        });
+        return command;
+    }
+}

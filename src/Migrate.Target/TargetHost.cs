@@ -1,0 +1,108 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Migrate.Engine.Compat;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Interop;
+using Migrate.Engine.Migration;
+using Migrate.Engine.Transfer;
+
+namespace Migrate.Target;
+
+internal sealed record TargetHostOptions(string Listen, string WorkDirectory, string TokenFile, bool KeepImages, long MaxSessionBytes);
+
+/// <summary>Wires the target agent: Kestrel on HTTP/2, authentication, the gRPC service.</summary>
+internal static class TargetHost
+{
+    public static async Task<int> RunAsync(TargetHostOptions options, CancellationToken cancellationToken)
+    {
+        TargetAddress address;
+        string token;
+        try
+        {
+            address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
+            RequireOwnProc();
+            token = TokenFile.LoadOrCreate(options.TokenFile);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
+            return ExitCodes.Usage;
+        }
+
+        ChildReaper.AdoptOrphans();
+        using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
+
+        var criu = new CriuClient(new CriuSettings());
+        var facts = await HostFactsProbe.CollectAsync(criu, cancellationToken);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss.fff "; });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = null;
+            foreach (var ip in Resolve(address.Host))
+            {
+                kestrel.Listen(ip, address.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            }
+        });
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(criu);
+        builder.Services.AddSingleton(facts);
+        builder.Services.AddSingleton(new TargetOptions
+        {
+            WorkDirectory = Path.GetFullPath(options.WorkDirectory),
+            KeepImages = options.KeepImages,
+            MaxSessionBytes = options.MaxSessionBytes,
+        });
+        builder.Services.AddSingleton<TargetSessions>();
+        builder.Services.AddHostedService<SessionJanitor>();
+        builder.Services.AddGrpc(grpc =>
+        {
+            // Interceptors run in order: authenticate before anything else.
+            grpc.Interceptors.Add<TokenAuthInterceptor>(token);
+            grpc.Interceptors.Add<ErrorMappingInterceptor>();
+            grpc.MaxReceiveMessageSize = 4 << 20;
+        });
+
+        var app = builder.Build();
+        app.MapGrpcService<MigrationTargetService>();
+        await app.StartAsync(cancellationToken);
+        foreach (var bound in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
+        {
+            // Tests and scripts read this line to learn a port chosen by the kernel.
+            Console.WriteLine($"migrate-target: listening on {bound}");
+        }
+        await app.WaitForShutdownAsync(cancellationToken);
+        return ExitCodes.Ok;
+    }
+
+    private static IEnumerable<IPAddress> Resolve(string host)
+    {
+        var trimmed = host.Trim('[', ']');
+        if (IPAddress.TryParse(trimmed, out var ip))
+        {
+            return [ip];
+        }
+        return trimmed == "localhost" ? [IPAddress.Loopback] : Dns.GetHostAddresses(trimmed).Take(1);
+    }
+
+    /// <summary>
+    /// The restored tasks are found through /proc, so /proc must show this
+    /// agent's PID namespace (unshare --pid needs --mount-proc).
+    /// </summary>
+    private static void RequireOwnProc()
+    {
+        var self = new FileInfo("/proc/self").LinkTarget;
+        if (self != Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException(
+                $"/proc belongs to another PID namespace (it shows this process as {self}, not {Environment.ProcessId}); start the agent with 'unshare --pid --fork --mount-proc'");
+        }
+    }
+}
