@@ -6,8 +6,7 @@ namespace Migrate.Engine.Images;
 /// <summary>Writes a CRIU protobuf image in the framing <see cref="ImageReader"/> reads.</summary>
 public static class ImageWriter
 {
-    public static byte[] Write<T>(uint magic, IEnumerable<T> entries)
-        where T : IMessage<T>
+    public static byte[] Write(uint magic, IEnumerable<IMessage> entries)
     {
         using var stream = new MemoryStream();
         Span<byte> word = stackalloc byte[sizeof(uint)];
