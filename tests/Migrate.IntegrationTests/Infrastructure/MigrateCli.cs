@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Migrate.IntegrationTests.Infrastructure;
+
+internal sealed record MigrateResult(int ExitCode, string Stdout, string Stderr, JsonElement? Report)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+}
+
+/// <summary>Runs the published migrate CLI as an operator would.</summary>
+internal static class MigrateCli
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Runs migrate with <paramref name="arguments"/> plus a --report file, and parses that report.</summary>
+    public static async Task<MigrateResult> RunAsync(params string[] arguments)
+    {
+        using var directory = new TempDirectory("report");
+        var reportPath = directory.Combine("report.json");
+        var result = await RunRawAsync([.. arguments, "--report", reportPath]);
+        JsonElement? report = File.Exists(reportPath)
+            ? JsonDocument.Parse(await File.ReadAllTextAsync(reportPath)).RootElement.Clone()
+            : null;
+        return result with { Report = report };
+    }
+
+    public static async Task<MigrateResult> RunRawAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Repository.Migrate)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(Timeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw new TimeoutException($"migrate {string.Join(' ', arguments)} did not finish within {Timeout}");
+        }
+        return new MigrateResult(process.ExitCode, await stdout, await stderr, null);
+    }
+}

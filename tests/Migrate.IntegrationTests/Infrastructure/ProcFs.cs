@@ -1,0 +1,92 @@
+using System.Globalization;
+
+namespace Migrate.IntegrationTests.Infrastructure;
+
+/// <summary>What /proc says about processes, read from the test's (root) PID namespace.</summary>
+internal static class ProcFs
+{
+    public static bool Exists(int pid) => Directory.Exists($"/proc/{pid}");
+
+    /// <summary>The state letter of /proc/PID/stat (R, S, T, Z...), or null if the process is gone.</summary>
+    public static char? State(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2];
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+    }
+
+    public static bool IsRunning(int pid) => State(pid) is 'R' or 'S' or 'D';
+
+    public static string? PidNamespace(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/ns/pid").LinkTarget;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every live process whose PID namespace is <paramref name="pidNamespace"/>, as (pid here, pid there).</summary>
+    public static IReadOnlyList<(int Pid, int NamespacePid)> ProcessesIn(string pidNamespace)
+    {
+        var found = new List<(int, int)>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ||
+                PidNamespace(pid) != pidNamespace)
+            {
+                continue;
+            }
+            var nsPid = NamespacePids(pid);
+            if (nsPid.Count > 0)
+            {
+                found.Add((pid, nsPid[^1]));
+            }
+        }
+        return found;
+    }
+
+    /// <summary>The NSpid line of /proc/PID/status: the PID in each namespace, outermost first.</summary>
+    public static IReadOnlyList<int> NamespacePids(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("NSpid:", StringComparison.Ordinal));
+            return line is null
+                ? []
+                : line["NSpid:".Length..].Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(word => int.Parse(word, CultureInfo.InvariantCulture)).ToList();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return [];
+        }
+    }
+
+    public static IReadOnlyList<int> Children(int pid)
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                children.AddRange(File.ReadAllText(Path.Combine(task, "children"))
+                    .Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(word => int.Parse(word, CultureInfo.InvariantCulture)));
+            }
+        }
+        catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException)
+        {
+        }
+        return children;
+    }
+}

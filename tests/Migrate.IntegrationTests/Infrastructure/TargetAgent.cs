@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Migrate.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real migrate-target on loopback, in a PID and mount namespace of its
+/// own, as another host would be. Disposing it ends the namespace, which
+/// kills everything restored into it.
+/// </summary>
+internal sealed partial class TargetAgent : IAsyncDisposable
+{
+    private readonly Process _unshare;
+    private readonly StringBuilder _output = new();
+    private readonly TempDirectory _directory;
+
+    private TargetAgent(Process unshare, TempDirectory directory)
+    {
+        _unshare = unshare;
+        _directory = directory;
+    }
+
+    public int Port { get; private set; }
+
+    public string Address => $"127.0.0.1:{Port}";
+
+    public string TokenFile => _directory.Combine("token");
+
+    public string WorkDirectory => _directory.Combine("work");
+
+    /// <summary>The agent's PID as this test sees it; it is PID 1 in its own namespace.</summary>
+    public int AgentPid { get; private set; }
+
+    public string PidNamespace { get; private set; } = "";
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <param name="environment">Extra environment, passed on to CRIU (for example CRIU_FAULT).</param>
+    public static async Task<TargetAgent> StartAsync(IReadOnlyDictionary<string, string>? environment = null, params string[] extraArguments)
+    {
+        var directory = new TempDirectory("target");
+        var start = new ProcessStartInfo("unshare")
+        {
+            ArgumentList = { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget,
+                "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", directory.Combine("token") },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in extraArguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        var agent = new TargetAgent(Process.Start(start)!, directory);
+        agent._unshare.OutputDataReceived += (_, e) => agent.Append(e.Data);
+        agent._unshare.ErrorDataReceived += (_, e) => agent.Append(e.Data);
+        agent._unshare.BeginOutputReadLine();
+        agent._unshare.BeginErrorReadLine();
+        try
+        {
+            var port = await Eventually.WaitAsync(
+                () => ListeningLine().Match(agent.Output) is { Success: true } match ? match.Groups[1].Value : (agent._unshare.HasExited ? throw new InvalidOperationException("migrate-target exited:\n" + agent.Output) : null),
+                "migrate-target to listen");
+            agent.Port = int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);
+            agent.AgentPid = ProcFs.Children(agent._unshare.Id).Single();
+            agent.PidNamespace = ProcFs.PidNamespace(agent.AgentPid)!;
+            return agent;
+        }
+        catch
+        {
+            await agent.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The PID, as the test sees it, of the process that has <paramref name="namespacePid"/> inside the agent's namespace.</summary>
+    public int? FindProcess(int namespacePid) =>
+        ProcFs.ProcessesIn(PidNamespace).Where(p => p.NamespacePid == namespacePid).Select(p => (int?)p.Pid).FirstOrDefault();
+
+    /// <summary>Processes in the agent's namespace other than the agent itself.</summary>
+    public IReadOnlyList<int> Guests() =>
+        ProcFs.ProcessesIn(PidNamespace).Where(p => p.Pid != AgentPid).Select(p => p.Pid).ToList();
+
+    /// <summary>Kills the agent as a crash would: its namespace and everything in it die with it.</summary>
+    public void Kill()
+    {
+        if (!_unshare.HasExited)
+        {
+            _unshare.Kill();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _unshare.WaitForExitAsync();
+        if (AgentPid != 0)
+        {
+            await Eventually.WaitAsync(() => !ProcFs.Exists(AgentPid), "the target agent's namespace to end");
+        }
+        _unshare.Dispose();
+        _directory.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    [GeneratedRegex(@"listening on http://127\.0\.0\.1:(\d+)")]
+    private static partial Regex ListeningLine();
+}

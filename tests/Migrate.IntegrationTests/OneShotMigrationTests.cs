@@ -1,0 +1,153 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Migrate.IntegrationTests.Infrastructure;
+
+namespace Migrate.IntegrationTests;
+
+/// <summary>
+/// migrate --to HOST:PORT PID against a real target agent, with real CRIU and
+/// a real process, on every path whose failure can be injected.
+/// </summary>
+[Collection(CriuCollection.Name)]
+public sealed class OneShotMigrationTests(Workloads workloads)
+{
+    [Fact]
+    public async Task A_running_process_arrives_on_the_target_alive_and_intact()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 16);
+        int pid = counter.Pid;
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        // Gone from the source: the original task is dead (a zombie until its parent, this test, reaps it).
+        Assert.False(ProcFs.IsRunning(pid));
+        // Alive in the target's PID namespace, under its own PID there.
+        int restored = Assert.IsType<int>(target.FindProcess(pid));
+        Assert.True(ProcFs.IsRunning(restored), $"restored process is in state {ProcFs.State(restored)}");
+        await counter.WaitForProgressAsync();
+
+        var report = result.Report!.Value;
+        Assert.Equal("migrated", report.GetProperty("outcome").GetString());
+        Assert.Equal(pid, report.GetProperty("pid").GetInt32());
+        Assert.Equal(pid, report.GetProperty("restoredPid").GetInt32());
+        Assert.Matches("^[0-9a-f]{32}$", report.GetProperty("sessionId").GetString());
+        Assert.True(report.GetProperty("bytesRaw").GetInt64() > 16L << 20);
+        Assert.True(report.GetProperty("bytesOnWire").GetInt64() > 0);
+        foreach (var host in new[] { "source", "target" })
+        {
+            Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), report.GetProperty(host).GetProperty("kernelRelease").GetString());
+            Assert.StartsWith("4.", report.GetProperty(host).GetProperty("criuVersion").GetString(), StringComparison.Ordinal);
+        }
+        var timeline = report.GetProperty("timeline");
+        var steps = new[] { "freezeStart", "dumpEnd", "transferEnd", "restoreEnd", "commit", "resume" }
+            .Select(step => timeline.GetProperty(step).GetDouble()).ToList();
+        Assert.Equal(steps.Order(), steps);
+        double frozen = report.GetProperty("frozenMs").GetDouble();
+        Assert.Equal(steps[^1] - steps[0], frozen, precision: 3);
+        Assert.Contains($"migrated PID {pid}", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_wrong_token_is_refused_and_the_process_is_untouched()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
+        using var wrong = new TempDirectory("token");
+        var wrongToken = wrong.Combine("token");
+        await File.WriteAllTextAsync(wrongToken, new string('0', 64));
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", wrongToken, counter.Pid.ToString());
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Equal("refused", result.Report!.Value.GetProperty("outcome").GetString());
+        Assert.Contains("token", result.Stdout, StringComparison.Ordinal);
+        Assert.True(ProcFs.IsRunning(counter.Pid));
+        await counter.WaitForProgressAsync();
+        Assert.Empty(Directory.Exists(target.WorkDirectory) ? Directory.GetDirectories(target.WorkDirectory) : []);
+    }
+
+    [Fact]
+    public async Task A_nonexistent_pid_is_refused()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        int pid = UnusedPid();
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains($"no process with PID {pid}", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_target_is_refused_and_the_process_is_untouched()
+    {
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
+        using var token = new TempDirectory("token");
+        await File.WriteAllTextAsync(token.Combine("token"), new string('0', 64));
+
+        var result = await MigrateCli.RunAsync("--to", $"127.0.0.1:{ClosedPort()}", "--token-file", token.Combine("token"), counter.Pid.ToString());
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains("cannot reach the target", result.Stdout, StringComparison.Ordinal);
+        await counter.WaitForProgressAsync();
+    }
+
+    [Fact]
+    public async Task A_target_killed_during_the_transfer_leaves_the_process_running_on_the_source()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        // Large enough that the transfer lasts long after its first file lands.
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 256);
+
+        var migration = MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, counter.Pid.ToString());
+        await Eventually.WaitAsync(() => ImagesArriving(target) || migration.IsCompleted, "image files to arrive on the target");
+        target.Kill();
+        var result = await migration;
+
+        Assert.True(result.ExitCode == 4, result.ToString());
+        Assert.Equal("rolledBack", result.Report!.Value.GetProperty("outcome").GetString());
+        Assert.Contains($"running on the source as PID {counter.Pid}", result.Stdout, StringComparison.Ordinal);
+        Assert.True(ProcFs.IsRunning(counter.Pid), $"source process is in state {ProcFs.State(counter.Pid)}");
+        await counter.WaitForProgressAsync();
+    }
+
+    [Fact]
+    public async Task A_failed_restore_leaves_the_process_on_the_source_and_no_copy_on_the_target()
+    {
+        // CRIU's own fault injection: FI_POST_RESTORE fails the restore after
+        // the tasks exist (criu/include/fault-injection.h), so CRIU must kill them.
+        await using var target = await TargetAgent.StartAsync(new Dictionary<string, string> { ["CRIU_FAULT"] = "6" });
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 4);
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, counter.Pid.ToString());
+
+        Assert.True(result.ExitCode == 4, result.ToString());
+        Assert.Contains("restore failed", result.Stdout, StringComparison.Ordinal);
+        Assert.True(ProcFs.IsRunning(counter.Pid));
+        await counter.WaitForProgressAsync();
+        await Eventually.WaitAsync(() => target.Guests().Count == 0, "no copy left in the target's namespace");
+        await Eventually.WaitAsync(() => Directory.GetDirectories(target.WorkDirectory).All(session => !Directory.Exists(Path.Combine(session, "images"))),
+            "the target to remove the session's images");
+    }
+
+    private static bool ImagesArriving(TargetAgent target) =>
+        Directory.Exists(target.WorkDirectory) &&
+        Directory.EnumerateDirectories(target.WorkDirectory, "final", SearchOption.AllDirectories)
+            .Any(set => Directory.EnumerateFiles(set).Any());
+
+    private static int UnusedPid()
+    {
+        int max = int.Parse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return Enumerable.Range(max - 1000, 1000).Reverse().First(pid => !ProcFs.Exists(pid));
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
