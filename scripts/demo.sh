@@ -11,10 +11,12 @@ demo=$(mktemp -d /tmp/migrate-demo.XXXXXX)
 target_pid=
 workload_pid=
 cleanup() {
-  # Ending the target agent ends its PID namespace and the migrated workload with it.
-  # unshare ignores SIGTERM while it waits for its child, and --kill-child passes SIGKILL on.
-  [ -n "$target_pid" ] && kill -KILL "$target_pid" 2>/dev/null && wait "$target_pid" 2>/dev/null
-  [ -n "$workload_pid" ] && kill "$workload_pid" 2>/dev/null && wait "$workload_pid" 2>/dev/null
+  # Ending the target agent ends its PID namespace and the migrated workload
+  # with it. unshare ignores SIGTERM while it waits for its child, and
+  # --kill-child passes SIGKILL on. A killed child's status must not become
+  # the demo's, hence the "|| true".
+  if [ -n "$target_pid" ]; then kill -KILL "$target_pid" 2>/dev/null || true; wait "$target_pid" 2>/dev/null || true; fi
+  if [ -n "$workload_pid" ]; then kill "$workload_pid" 2>/dev/null || true; wait "$workload_pid" 2>/dev/null || true; fi
   rm -rf "$demo"
 }
 trap cleanup EXIT
