@@ -133,6 +133,25 @@ public sealed class OneShotMigrationTests(Workloads workloads)
             "the target to remove the session's images");
     }
 
+    [Fact]
+    public async Task A_failed_dump_leaves_the_process_running_on_the_source()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
+
+        // CRIU's FI_DUMP_EARLY fails the dump after the tasks are seized.
+        var result = await MigrateCli.RunAsync(
+            new Dictionary<string, string> { ["CRIU_FAULT"] = "1" },
+            "--to", target.Address, "--token-file", target.TokenFile, counter.Pid.ToString());
+
+        Assert.True(result.ExitCode == 4, result.ToString());
+        Assert.Equal("rolledBack", result.Report!.Value.GetProperty("outcome").GetString());
+        Assert.Contains("criu dump failed", result.Stdout, StringComparison.Ordinal);
+        Assert.True(ProcFs.IsRunning(counter.Pid), $"source process is in state {ProcFs.State(counter.Pid)}");
+        await counter.WaitForProgressAsync();
+        Assert.Empty(target.Guests());
+    }
+
     private static bool ImagesArriving(TargetAgent target) =>
         Directory.Exists(target.WorkDirectory) &&
         Directory.EnumerateDirectories(target.WorkDirectory, "final", SearchOption.AllDirectories)

@@ -15,6 +15,7 @@ public sealed partial class TargetSessions(CriuClient criu, TargetOptions option
     private static readonly TimeSpan FinishedRetention = TimeSpan.FromMinutes(10);
 
     private readonly ConcurrentDictionary<string, TargetSession> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _reportedInDoubt = new(StringComparer.Ordinal);
 
     public TargetOptions Options { get; } = options;
 
@@ -46,12 +47,13 @@ public sealed partial class TargetSessions(CriuClient criu, TargetOptions option
                 case TargetSessionState.Open when idle > Options.IdleTimeout:
                     await session.AbortAsync("idle timeout", cancellationToken).ConfigureAwait(false);
                     break;
-                case TargetSessionState.RestoredStopped when idle > Options.IdleTimeout:
+                case TargetSessionState.RestoredStopped when idle > Options.IdleTimeout && _reportedInDoubt.TryAdd(session.Id, 0):
                     LogInDoubt(logger, session.Id, (int)idle.TotalMinutes);
                     break;
                 case TargetSessionState.Resumed or TargetSessionState.Aborted when idle > FinishedRetention:
                     if (_sessions.TryRemove(session.Id, out _))
                     {
+                        _reportedInDoubt.TryRemove(session.Id, out _);
                         session.Dispose();
                     }
                     break;

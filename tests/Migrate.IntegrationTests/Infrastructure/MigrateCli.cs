@@ -14,24 +14,31 @@ internal static class MigrateCli
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
 
     /// <summary>Runs migrate with <paramref name="arguments"/> plus a --report file, and parses that report.</summary>
-    public static async Task<MigrateResult> RunAsync(params string[] arguments)
+    public static Task<MigrateResult> RunAsync(params string[] arguments) => RunAsync(null, arguments);
+
+    /// <param name="environment">Extra environment for migrate, which passes it on to CRIU.</param>
+    public static async Task<MigrateResult> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         using var directory = new TempDirectory("report");
         var reportPath = directory.Combine("report.json");
-        var result = await RunRawAsync([.. arguments, "--report", reportPath]);
+        var result = await RunRawAsync(environment, [.. arguments, "--report", reportPath]);
         JsonElement? report = File.Exists(reportPath)
             ? JsonDocument.Parse(await File.ReadAllTextAsync(reportPath)).RootElement.Clone()
             : null;
         return result with { Report = report };
     }
 
-    public static async Task<MigrateResult> RunRawAsync(params string[] arguments)
+    public static async Task<MigrateResult> RunRawAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Repository.Migrate)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -1,0 +1,155 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Migrate.Engine.Transfer;
+using Migrate.IntegrationTests.Infrastructure;
+using Migrate.Protocol;
+
+namespace Migrate.IntegrationTests;
+
+/// <summary>
+/// A real migrate-target faced with peers that do not follow the protocol:
+/// each gets a status that says why, and nothing is left behind.
+/// </summary>
+[Collection(CriuCollection.Name)]
+public sealed class AgentProtocolTests : IAsyncLifetime
+{
+    private TargetAgent _target = null!;
+    private GrpcChannel _channel = null!;
+    private MigrationTarget.MigrationTargetClient _client = null!;
+    private Metadata _auth = null!;
+
+    public async Task InitializeAsync()
+    {
+        _target = await TargetAgent.StartAsync();
+        _channel = GrpcChannel.ForAddress($"http://{_target.Address}");
+        _client = new MigrationTarget.MigrationTargetClient(_channel);
+        _auth = new Metadata { { "authorization", "Bearer " + (await File.ReadAllTextAsync(_target.TokenFile)).Trim() } };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _target.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Every_call_without_the_token_is_unauthenticated()
+    {
+        var handshake = await Assert.ThrowsAsync<RpcException>(() => _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = 1 }).ResponseAsync);
+        var wrong = new Metadata { { "authorization", "Bearer " + new string('f', 64) } };
+        var commit = await Assert.ThrowsAsync<RpcException>(() => _client.CommitAsync(new CommitRequest { SessionId = "x" }, wrong).ResponseAsync);
+        using var stream = _client.SendImages(wrong);
+        var images = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await stream.RequestStream.WriteAsync(new ImageStreamMessage { Begin = new ImageSetBegin { SessionId = "x", Set = "final" } });
+            await stream.RequestStream.CompleteAsync();
+            await stream.ResponseAsync;
+        });
+
+        Assert.All(new[] { handshake, commit, images }, e => Assert.Equal(StatusCode.Unauthenticated, e.StatusCode));
+    }
+
+    [Fact]
+    public async Task A_path_traversal_is_refused_as_invalid_and_writes_nothing()
+    {
+        var session = await OpenSessionAsync();
+
+        var e = await SendAsync(session,
+            Chunk("../../escaped.img", TestData(100)),
+            End(("../../escaped.img", 100)));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("file name", e.Status.Detail, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_target.WorkDirectory, "escaped.img")));
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(_target.WorkDirectory)!, "escaped.img")));
+    }
+
+    [Fact]
+    public async Task A_stream_cut_before_its_manifest_is_refused_as_data_loss()
+    {
+        var session = await OpenSessionAsync();
+
+        var e = await SendAsync(session, Chunk("pages-1.img", TestData(4096)));
+
+        Assert.Equal(StatusCode.DataLoss, e.StatusCode);
+        Assert.False(Directory.Exists(Path.Combine(_target.WorkDirectory, session, "images", "final")));
+    }
+
+    [Fact]
+    public async Task A_corrupt_chunk_is_refused_as_data_loss()
+    {
+        var session = await OpenSessionAsync();
+        var chunk = Chunk("pages-1.img", TestData(4096));
+        chunk.Chunk.Frame.Checksum++;
+
+        var e = await SendAsync(session, chunk, End(("pages-1.img", 4096)));
+
+        Assert.Equal(StatusCode.DataLoss, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_oversize_chunk_is_refused_as_resource_exhausted()
+    {
+        var session = await OpenSessionAsync();
+        var size = (1 << 20) + 1;
+
+        var e = await SendAsync(session, Chunk("pages-1.img", TestData(size)), End(("pages-1.img", size)));
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Restoring_a_set_that_never_arrived_is_refused()
+    {
+        var session = await OpenSessionAsync();
+
+        var e = await Assert.ThrowsAsync<RpcException>(() =>
+            _client.RestoreAsync(new RestoreRequest { SessionId = session, Set = "final" }, _auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unknown_session_is_not_found()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() =>
+            _client.CommitAsync(new CommitRequest { SessionId = "0123" }, _auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+    }
+
+    private async Task<string> OpenSessionAsync() =>
+        (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = TargetClient.ProtocolVersion, Source = new HostFacts() }, _auth)).SessionId;
+
+    private async Task<RpcException> SendAsync(string session, params ImageStreamMessage[] messages)
+    {
+        using var stream = _client.SendImages(_auth);
+        return await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await stream.RequestStream.WriteAsync(new ImageStreamMessage { Begin = new ImageSetBegin { SessionId = session, Set = "final" } });
+            foreach (var message in messages)
+            {
+                await stream.RequestStream.WriteAsync(message);
+            }
+            await stream.RequestStream.CompleteAsync();
+            await stream.ResponseAsync;
+        });
+    }
+
+    private static byte[] TestData(int length)
+    {
+        var bytes = new byte[length];
+        new Random(length).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static ImageStreamMessage Chunk(string file, byte[] data) =>
+        new() { Chunk = new ImageChunk { File = file, Offset = 0, Frame = FrameCodec.Encode(data) } };
+
+    private static ImageStreamMessage End(params (string Name, int Size)[] files)
+    {
+        var end = new ImageSetEnd { TotalBytes = (ulong)files.Sum(file => file.Size) };
+        end.Files.AddRange(files.Select(file => new ImageFile { Name = file.Name, Size = (ulong)file.Size }));
+        return new ImageStreamMessage { End = end };
+    }
+}
