@@ -118,9 +118,15 @@ publish_agents() {
     return
   fi
   log "publishing migrate and migrate-target into bin/"
+  local rid
+  case "$(uname -m)" in
+    x86_64) rid=linux-x64 ;;
+    aarch64) rid=linux-arm64 ;;
+    *) die "no .NET runtime identifier for $(uname -m)" ;;
+  esac
   for project in Migrate.Source Migrate.Target; do
-    dotnet publish "$repo/src/$project" -c Release -o "$repo/bin" --nologo -v quiet >/dev/null \
-      || dotnet publish "$repo/src/$project" -c Release -o "$repo/bin" --nologo
+    dotnet publish "$repo/src/$project" -c Release -r "$rid" --self-contained false -o "$repo/bin" --nologo -v quiet >/dev/null \
+      || dotnet publish "$repo/src/$project" -c Release -r "$rid" --self-contained false -o "$repo/bin" --nologo
   done
   echo "$hash" >"$stamp"
 }

@@ -20,14 +20,38 @@ internal static class ReportPrinter
         {
             output.WriteLine($"  session      {report.SessionId}");
         }
+        if (report.Precopy is { } precopy)
+        {
+            var stop = precopy.StopReason is { } reason ? $", stopped: {reason}" : "";
+            output.WriteLine($"  pre-copy     {precopy.Mode}, {report.Rounds.Count} rounds{stop} ({precopy.Reason})");
+            foreach (var round in report.Rounds)
+            {
+                output.WriteLine($"               {ProgressDisplay.Describe(round)}");
+            }
+        }
         if (report.FrozenMs is { } frozen)
         {
-            output.WriteLine($"  frozen       {Units.Milliseconds(frozen)}{Breakdown(report.Timeline)}");
+            output.WriteLine($"  frozen       {Units.Milliseconds(frozen)}");
+        }
+        if (report.Final is { } final)
+        {
+            var f = final.Frozen;
+            output.WriteLine($"               dump {Units.Milliseconds(f.DumpMs)}, diff {Units.Milliseconds(f.DiffMs)}, transfer {Units.Milliseconds(f.TransferMs)}, " +
+                             $"rebuild {Units.Milliseconds(f.RebuildMs)}, restore {Units.Milliseconds(f.RestoreMs)}, verify {Units.Milliseconds(f.VerifyMs)}, " +
+                             $"resume {Units.Milliseconds(f.ResumeMs)}");
+            output.WriteLine($"               {final.PagesSent} pages and {Units.Bytes(final.BytesOnWire)} sent while frozen");
+        }
+        if (report.Restore is { } restore)
+        {
+            var lastPage = report.Timeline.LastPage is { } last && report.Timeline.Resume is { } resume
+                ? $", last page {Units.Milliseconds(last - resume)} after the resume"
+                : "";
+            output.WriteLine($"  restore      {restore}{lastPage}{(report.RestoreNote is { } note ? $" ({note})" : "")}");
         }
         if (report.BytesRaw > 0)
         {
             double ratio = report.BytesOnWire > 0 ? report.BytesRaw / (double)report.BytesOnWire : 0;
-            output.WriteLine($"  transferred  {Units.Bytes(report.BytesRaw)} of images, {Units.Bytes(report.BytesOnWire)} on the wire ({ratio:0.0}x)");
+            output.WriteLine($"  transferred  {Units.Bytes(report.BytesRaw)} in all, {Units.Bytes(report.BytesOnWire)} on the wire ({ratio:0.0}x)");
         }
         if (report.Source is { } source && report.Target is { } target)
         {
@@ -37,14 +61,4 @@ internal static class ReportPrinter
     }
 
     private static string Host(HostSummary host) => $"{host.Hostname} (Linux {host.KernelRelease}, CRIU {host.CriuVersion})";
-
-    private static string Breakdown(MigrationTimeline t)
-    {
-        if (t is not { FreezeStart: { } freeze, DumpEnd: { } dump, TransferEnd: { } transfer, RestoreEnd: { } restore, Resume: { } resume })
-        {
-            return "";
-        }
-        return $"  (dump {Units.Milliseconds(dump - freeze)}, transfer {Units.Milliseconds(transfer - dump)}, " +
-               $"restore {Units.Milliseconds(restore - transfer)}, commit and resume {Units.Milliseconds(resume - restore)})";
-    }
 }

@@ -13,4 +13,6 @@ internal static class Units
     };
 
     public static string Milliseconds(double ms) => string.Create(CultureInfo.InvariantCulture, $"{ms:0.0} ms");
+
+    public static string Rate(double bytesPerSecond) => string.Create(CultureInfo.InvariantCulture, $"{bytesPerSecond / 1e6:0} MB/s");
 }

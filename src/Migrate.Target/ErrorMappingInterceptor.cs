@@ -53,6 +53,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
             TransferRejection.TooLarge => StatusCode.ResourceExhausted,
             _ => StatusCode.ResourceExhausted,
         }, e.Message),
+        InvalidDataException => new Status(StatusCode.InvalidArgument, e.Message),
         CriuException => new Status(StatusCode.Internal, e.Message),
         TimeoutException => new Status(StatusCode.Internal, e.Message),
         _ => null,

@@ -30,6 +30,17 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         });
     }
 
+    public override async Task<PageStreamSummary> SendPages(IAsyncStreamReader<PageStreamMessage> requestStream, ServerCallContext context)
+    {
+        var token = context.CancellationToken;
+        if (!await requestStream.MoveNext(token) || requestStream.Current.KindCase != PageStreamMessage.KindOneofCase.Begin)
+        {
+            throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
+        }
+        var session = sessions.Get(requestStream.Current.Begin.SessionId);
+        return await session.ReceivePagesAsync(Rest(requestStream, token), token);
+    }
+
     public override async Task<ImageStreamSummary> SendImages(IAsyncStreamReader<ImageStreamMessage> requestStream, ServerCallContext context)
     {
         var token = context.CancellationToken;
@@ -39,7 +50,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         }
         var begin = requestStream.Current.Begin;
         var session = sessions.Get(begin.SessionId);
-        var stats = await session.ReceiveImagesAsync(begin.Set, Rest(requestStream, token), token);
+        var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent, Rest(requestStream, token), token);
         return new ImageStreamSummary { Files = (uint)stats.Files, BytesRaw = (ulong)stats.BytesRaw, BytesOnWire = (ulong)stats.BytesOnWire };
     }
 
@@ -55,8 +66,11 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
-    private static async IAsyncEnumerable<ImageStreamMessage> Rest(
-        IAsyncStreamReader<ImageStreamMessage> stream, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public override Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
+        sessions.Get(request.SessionId).AwaitPagesAsync(context.CancellationToken);
+
+    private static async IAsyncEnumerable<T> Rest<T>(
+        IAsyncStreamReader<T> stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         while (await stream.MoveNext(cancellationToken))
         {

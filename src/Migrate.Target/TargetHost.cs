@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -37,6 +38,7 @@ internal static class TargetHost
 
         var criu = new CriuClient(new CriuSettings());
         var facts = await HostFactsProbe.CollectAsync(criu, cancellationToken);
+        var features = await criu.CheckFeaturesAsync(cancellationToken);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -46,14 +48,25 @@ internal static class TargetHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
+            // Kestrel's default HTTP/2 windows (96 KiB per stream) stall a stream
+            // of 1 MiB messages on every window update; a few MiB keep it moving.
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 16 << 20;
+            // The connection's input buffer pauses socket reads once it holds this
+            // much; at the 1 MiB default it stalls on every 1 MiB message. The
+            // HTTP/2 windows above still bound what a peer can make us buffer.
+            kestrel.Limits.MaxRequestBufferSize = 64 << 20;
+            kestrel.Limits.Http2.MaxFrameSize = (1 << 20) - 1;
             foreach (var ip in Resolve(address.Host))
             {
                 kestrel.Listen(ip, address.Port, listen => listen.Protocols = HttpProtocols.Http2);
             }
         });
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(criu);
         builder.Services.AddSingleton(facts);
+        builder.Services.AddSingleton(features);
         builder.Services.AddSingleton(new TargetOptions
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),

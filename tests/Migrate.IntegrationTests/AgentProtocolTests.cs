@@ -144,7 +144,7 @@ public sealed class AgentProtocolTests : IAsyncLifetime
     }
 
     private static ImageStreamMessage Chunk(string file, byte[] data) =>
-        new() { Chunk = new ImageChunk { File = file, Offset = 0, Frame = FrameCodec.Encode(data) } };
+        new() { Chunk = new ImageChunk { File = file, Offset = 0, Frame = FrameCodec.Encode(data).Frame } };
 
     private static ImageStreamMessage End(params (string Name, int Size)[] files)
     {

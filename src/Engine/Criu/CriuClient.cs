@@ -46,8 +46,9 @@ public abstract record CriuAction
         TcpEstablished = TcpEstablished,
         LeaveStopped = LeaveStopped,
         NotifyScripts = true,
-        // nftables is what this kernel and CRIU build have; iptables may be absent.
-        NetworkLock = CriuNetworkLockMethod.Nftables,
+        // Only established connections need the network locked while frozen,
+        // and then with nftables, which this kernel and CRIU build have.
+        NetworkLock = TcpEstablished ? CriuNetworkLockMethod.Nftables : CriuNetworkLockMethod.Skip,
     };
 
     internal virtual CriuConfigFile ToConfigFile() =>
@@ -58,18 +59,35 @@ public sealed record CriuDump : CriuAction
 {
     public required int Pid { get; init; }
 
-    internal override string Name => "dump";
+    /// <summary>Enable soft-dirty tracking so that a later dump can name this one as parent (criu --track-mem).</summary>
+    public bool TrackMemory { get; init; }
+
+    /// <summary>The previous images, relative to <see cref="CriuAction.ImagesDirectory"/>; only pages changed since are dumped.</summary>
+    public string? ParentImages { get; init; }
+
+    /// <summary>A pre-dump: copies memory while the process runs on (criu pre-dump).</summary>
+    public bool PreDump { get; init; }
+
+    internal override string Name => PreDump ? "pre-dump" : "dump";
 
     internal override CriuOpts ToOptions(string configFile)
     {
         var options = base.ToOptions(configFile);
         options.Pid = Pid;
+        options.TrackMem = TrackMemory;
+        if (ParentImages is not null)
+        {
+            options.ParentImg = ParentImages;
+        }
         return options;
     }
 }
 
 public sealed record CriuRestore : CriuAction
 {
+    /// <summary>Memory is served on demand by a <see cref="CriuLazyPages"/> daemon sharing the work directory.</summary>
+    public bool LazyPages { get; init; }
+
     internal override string Name => "restore";
 
     internal override CriuOpts ToOptions(string configFile)
@@ -78,9 +96,13 @@ public sealed record CriuRestore : CriuAction
         // The restored root becomes our child rather than CRIU's, so it is not
         // orphaned when CRIU exits (rpc.proto: rst_sibling, swrk only).
         options.RstSibling = true;
+        options.LazyPages = LazyPages;
         return options;
     }
 }
+
+/// <summary>What this host's kernel and CRIU can do (criu check --feature).</summary>
+public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages);
 
 public sealed record CriuVersionInfo(int Major, int Minor, int Sublevel)
 {
@@ -92,10 +114,25 @@ public sealed class CriuClient(CriuSettings settings)
 {
     public CriuSettings Settings { get; } = settings;
 
-    /// <summary>Dumps a process tree. With <see cref="CriuAction.LeaveStopped"/> its tasks stay stopped.</summary>
+    /// <summary>
+    /// Dumps a process tree. With <see cref="CriuAction.LeaveStopped"/> its tasks
+    /// stay stopped; a pre-dump always lets them run on.
+    /// </summary>
     public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
-        await RunActionAsync(CriuReqType.Dump, dump, onNotify, cancellationToken).ConfigureAwait(false);
+        var type = dump.PreDump ? CriuReqType.PreDump : CriuReqType.Dump;
+        await RunActionAsync(type, dump, onNotify, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<CriuFeatureSet> CheckFeaturesAsync(CancellationToken cancellationToken)
+    {
+        var request = new CriuReq { Type = CriuReqType.FeatureCheck, Features = new CriuFeatures { MemTrack = true, LazyPages = true } };
+        var (response, stderr) = await RunAsync(request, null, null, cancellationToken).ConfigureAwait(false);
+        if (!response.Success)
+        {
+            throw new CriuException("feature check", Summary(response), Lines(stderr), null);
+        }
+        return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages);
     }
 
     /// <summary>Restores a process tree; returns the PID of its root task.</summary>

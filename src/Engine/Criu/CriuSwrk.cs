@@ -47,13 +47,15 @@ internal static class CriuSwrk
         var stderr = criu.StandardError.ReadToEndAsync(CancellationToken.None);
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
         var buffer = ArrayPool<byte>.Shared.Rent(MaxMessageBytes);
         try
         {
             await SendAsync(socket, request, deadline.Token).ConfigureAwait(false);
             while (true)
             {
+                // The limit is on CRIU's silence, not on the notification handlers,
+                // which may move a whole process while CRIU waits.
+                deadline.CancelAfter(timeout);
                 var response = await ReceiveAsync(socket, buffer, deadline.Token).ConfigureAwait(false);
                 if (response is null)
                 {
@@ -87,9 +89,13 @@ internal static class CriuSwrk
     private static async Task<Process> StartAsync(
         string criuPath, int theirs, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
     {
-        var startInfo = new ProcessStartInfo(criuPath)
+        // In a session of its own, CRIU never gets the terminal's Ctrl-C: killed
+        // mid-dump it could leave its parasite code in the tasks. migrate
+        // handles Ctrl-C itself and lets CRIU finish or roll back. setsid
+        // execs CRIU in place, so the inherited socket and the PID stay.
+        var startInfo = new ProcessStartInfo("setsid")
         {
-            ArgumentList = { "swrk", theirs.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            ArgumentList = { criuPath, "swrk", theirs.ToString(System.Globalization.CultureInfo.InvariantCulture) },
             RedirectStandardError = true,
             RedirectStandardOutput = false,
             UseShellExecute = false,
@@ -102,6 +108,11 @@ internal static class CriuSwrk
             }
         }
 
+        if (FindExecutable(criuPath) is null)
+        {
+            Linux.Close(theirs);
+            throw new CriuNotFoundException(criuPath);
+        }
         await SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -110,15 +121,24 @@ internal static class CriuSwrk
             ChildReaper.TrackSpawned(process.Id);
             return process;
         }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new CriuNotFoundException(criuPath, e);
-        }
         finally
         {
             Linux.Close(theirs);
             SpawnGate.Release();
         }
+    }
+
+    /// <summary>The executable's full path, looked up in PATH unless it has a slash; null if there is none.</summary>
+    internal static string? FindExecutable(string name)
+    {
+        if (name.Contains('/'))
+        {
+            return File.Exists(name) ? name : null;
+        }
+        return (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(directory => Path.Combine(directory, name))
+            .FirstOrDefault(File.Exists);
     }
 
     private static async Task SendAsync(Socket socket, CriuReq request, CancellationToken cancellationToken)
@@ -154,6 +174,6 @@ public sealed class CriuProcessExitedException(int exitCode, string stderr)
     public int ExitCode { get; } = exitCode;
 }
 
-/// <summary>The criu binary could not be started.</summary>
-public sealed class CriuNotFoundException(string path, Exception inner)
-    : Exception($"cannot run '{path}': {inner.Message}. Install CRIU 4.2 or newer (scripts/setup.sh does).", inner);
+/// <summary>There is no criu binary to run.</summary>
+public sealed class CriuNotFoundException(string path)
+    : Exception($"cannot find '{path}': install CRIU 4.2 or newer (scripts/setup.sh does)");

@@ -14,4 +14,5 @@ public static class ImageMagic
     public const uint Pagemap = 0x56084025;
     public const uint Core = 0x55053847;
     public const uint Mm = 0x57492820;
+    public const uint Stats = 0x57093306;
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Migration;
 
@@ -42,7 +43,20 @@ public sealed record MigrationTimeline
     public double? Commit { get; set; }
     public double? Resume { get; set; }
     public double? RollBack { get; set; }
+
+    /// <summary>After a lazy restore: when the last page reached the process.</summary>
+    public double? LastPage { get; set; }
 }
+
+/// <summary>Which pre-copy ran, why it was chosen, and why it stopped.</summary>
+public sealed record PrecopyReport(PrecopyMode Mode, string Reason, PrecopyStop? StopReason = null);
+
+/// <summary>Where the frozen time went. The parts add up to <see cref="MigrationReport.FrozenMs"/>.</summary>
+public sealed record FrozenBreakdown(
+    double DumpMs, double DiffMs, double TransferMs, double RebuildMs, double RestoreMs, double VerifyMs, double ResumeMs);
+
+/// <summary>What moved while the process was frozen.</summary>
+public sealed record FinalReport(long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire, FrozenBreakdown Frozen);
 
 /// <summary>What happened to one process: printed for people, written as JSON for machines.</summary>
 public sealed record MigrationReport
@@ -66,6 +80,19 @@ public sealed record MigrationReport
     public double TotalMs { get; init; }
     public required MigrationTimeline Timeline { get; init; }
 
+    public PrecopyReport? Precopy { get; init; }
+
+    /// <summary>The pre-copy rounds, in order.</summary>
+    public IReadOnlyList<RoundStats> Rounds { get; init; } = [];
+
+    public FinalReport? Final { get; init; }
+
+    /// <summary>"lazy" (resumed before all memory was loaded) or "eager"; null if nothing was restored.</summary>
+    public string? Restore { get; init; }
+
+    /// <summary>Why the target restored eagerly although lazy was asked for.</summary>
+    public string? RestoreNote { get; init; }
+
     /// <summary>The restored root task's PID, in the target's PID namespace.</summary>
     public int? RestoredPid { get; init; }
 
@@ -83,4 +110,5 @@ public sealed record MigrationReport
     UseStringEnumConverter = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(MigrationReport))]
+[JsonSerializable(typeof(List<MigrationReport>))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;

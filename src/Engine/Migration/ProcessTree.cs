@@ -44,6 +44,23 @@ public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int>
         return new ProcessTree(pid, status.GetValueOrDefault("Name", "?"), pids);
     }
 
+    /// <summary>The state letter of /proc/PID/stat (R, S, D, T, Z, ...), or null if there is no such process.</summary>
+    public static char? State(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2];
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>True when the process exists and is neither stopped nor a zombie.</summary>
+    public static bool IsRunning(int pid) => State(pid) is { } state && state is not ('T' or 't' or 'Z' or 'X');
+
     private static void CollectDescendants(int pid, List<int> pids)
     {
         pids.Add(pid);

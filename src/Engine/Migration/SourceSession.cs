@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Memory;
 using Migrate.Engine.Transfer;
 using Migrate.Protocol;
 
@@ -16,13 +17,27 @@ public sealed record MigrationOptions
     public bool ShellJob { get; init; }
     public bool TcpEstablished { get; init; }
     public bool KeepImages { get; init; }
+    public PrecopyChoice Precopy { get; init; } = PrecopyChoice.Auto;
+    public int MaxRounds { get; init; } = 8;
+    public TimeSpan DowntimeTarget { get; init; } = TimeSpan.FromMilliseconds(300);
+    public bool RequireConvergence { get; init; }
+    public bool LazyRestore { get; init; } = true;
     public int ChunkBytes { get; init; } = 1 << 20;
     public TimeSpan RestoreTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public enum PrecopyChoice
+{
+    Auto,
+    SoftDirty,
+    ContentHash,
+    Off,
 }
 
 public enum MigrationStage
 {
     Preflight,
+    Precopy,
     Dumping,
     Transferring,
     Restoring,
@@ -32,13 +47,19 @@ public enum MigrationStage
 }
 
 /// <summary>A step of the migration, for a progress display.</summary>
-public readonly record struct MigrationProgress(MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0);
+public readonly record struct MigrationProgress(MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, RoundStats? Round = null);
 
 /// <summary>
-/// Migrates one process tree to one target. The process is frozen by the dump
-/// and stays stopped on the source until the target holds a restored, stopped
-/// copy; only then is the source copy killed (the commit point) and the
-/// target told to resume. Every failure before that point resumes the source.
+/// Migrates one process tree to one target. Pre-copy rounds move memory while
+/// the process runs. Then the final dump freezes it, and from CRIU's
+/// post-dump notification, while CRIU still holds the tasks frozen, the rest
+/// is sent and restored on the target, stopped. If any of that fails, the
+/// notification is answered "no" and CRIU rolls back by itself: it unlocks
+/// the network, takes sockets out of repair mode and resumes the tasks
+/// (criu/cr-dump.c, cr_dump_finish). If it succeeds, CRIU leaves the tasks
+/// stopped, the source kills them (the commit point) and tells the target to
+/// resume. Should this process die in between, CRIU sees its socket close and
+/// rolls back the same way.
 /// </summary>
 public sealed partial class SourceSession(
     CriuClient criu, TargetClient target, MigrationOptions options, TimeProvider time, ILogger logger)
@@ -49,41 +70,47 @@ public sealed partial class SourceSession(
 
     private readonly long _started = time.GetTimestamp();
     private readonly MigrationTimeline _timeline = new();
+    private readonly RunContext _context = new();
 
     public IProgress<MigrationProgress>? Progress { get; init; }
 
     public async Task<MigrationReport> RunAsync(CancellationToken cancellationToken)
     {
-        var context = new RunContext();
+        IMemoryTracker tracker;
         try
         {
-            await PreflightAsync(context, cancellationToken).ConfigureAwait(false);
+            await PreflightAsync(cancellationToken).ConfigureAwait(false);
+            tracker = await ChooseTrackerAsync(cancellationToken).ConfigureAwait(false);
+            await PrecopyAsync(tracker, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is MigrationRefusedException or RpcException or CriuException or OperationCanceledException or IOException)
+        catch (Exception e) when (e is MigrationRefusedException or RpcException or CriuException or CriuNotFoundException
+                                      or OperationCanceledException or IOException or InvalidDataException or TransferRejectedException)
         {
             LogRefused(logger, options.Pid, e.Message);
-            return Report(context, MigrationOutcome.Refused, "running on the source, untouched", target.Explain(e));
+            await AbortTargetAsync(e.Message).ConfigureAwait(false);
+            return Report(MigrationOutcome.Refused, "running on the source, never frozen", target.Explain(e));
         }
-        var sessionDirectory = Path.Combine(options.WorkDirectory, context.SessionId!);
         try
         {
-            return await FreezeAndMoveAsync(context, sessionDirectory, cancellationToken).ConfigureAwait(false);
+            return await FreezeAndMoveAsync(tracker, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            CleanUp(sessionDirectory, context.Outcome);
+            CleanUp();
         }
     }
 
-    private async Task PreflightAsync(RunContext context, CancellationToken cancellationToken)
+    private string SessionDirectory => Path.Combine(options.WorkDirectory, _context.SessionId!);
+
+    private async Task PreflightAsync(CancellationToken cancellationToken)
     {
         Progress?.Report(new MigrationProgress(MigrationStage.Preflight));
-        context.Tree = ProcessTree.Discover(options.Pid);
+        _context.Tree = ProcessTree.Discover(options.Pid);
         var sourceFacts = await HostFactsProbe.CollectAsync(criu, cancellationToken).ConfigureAwait(false);
-        context.Source = HostSummary.From(sourceFacts);
+        _context.Source = HostSummary.From(sourceFacts);
         var handshake = await target.HandshakeAsync(sourceFacts, cancellationToken).ConfigureAwait(false);
-        context.SessionId = handshake.SessionId;
-        context.Target = HostSummary.From(handshake.Target);
+        _context.SessionId = handshake.SessionId;
+        _context.Target = HostSummary.From(handshake.Target);
         if (handshake.ProtocolVersion != TargetClient.ProtocolVersion)
         {
             throw new MigrationRefusedException(
@@ -91,229 +118,225 @@ public sealed partial class SourceSession(
         }
         if (CompatibilityCheck.FindProblem(sourceFacts, handshake.Target) is { } problem)
         {
-            await AbortTargetAsync(context, "incompatible").ConfigureAwait(false);
             throw new MigrationRefusedException(problem);
         }
-        // A process that exited during the checks is caught by the dump.
         _timeline.PreflightEnd = Now();
     }
 
-    private async Task<MigrationReport> FreezeAndMoveAsync(RunContext context, string sessionDirectory, CancellationToken cancellationToken)
+    private async Task<MigrationReport> FreezeAndMoveAsync(IMemoryTracker tracker, CancellationToken cancellationToken)
     {
-        var images = Path.Combine(sessionDirectory, "images");
+        var images = Path.Combine(SessionDirectory, "images", FinalSet);
         Directory.CreateDirectory(images);
+        var dump = tracker.FinalDump(new CriuDump
+        {
+            Pid = options.Pid,
+            ImagesDirectory = images,
+            WorkDirectory = SessionDirectory,
+            ShellJob = options.ShellJob,
+            TcpEstablished = options.TcpEstablished,
+            LeaveStopped = true,
+        });
 
         Progress?.Report(new MigrationProgress(MigrationStage.Dumping));
+        Exception? moveFailure = null;
         _timeline.FreezeStart = Now();
         try
         {
-            await criu.DumpAsync(
-                new CriuDump
-                {
-                    Pid = options.Pid,
-                    ImagesDirectory = images,
-                    WorkDirectory = sessionDirectory,
-                    ShellJob = options.ShellJob,
-                    TcpEstablished = options.TcpEstablished,
-                    LeaveStopped = true,
-                },
-                onNotify: null,
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is CriuException or TimeoutException or OperationCanceledException)
-        {
-            // A failed dump lets the tasks go on as they were (criu/cr-dump.c,
-            // cr_dump_finish), so there is nothing to resume here.
-            await AbortTargetAsync(context, "dump failed").ConfigureAwait(false);
-            _timeline.RollBack = Now();
-            return Report(context, MigrationOutcome.RolledBack, "running on the source: CRIU resumed it after the failed dump", e.Message);
-        }
-        _timeline.DumpEnd = Now();
-
-        using var stopped = PinDumpedTasks(context, images, out var unreadableTree);
-        try
-        {
-            if (unreadableTree is not null)
+            await criu.DumpAsync(dump, async (script, _) =>
             {
-                throw unreadableTree;
-            }
-            await MoveToTargetAsync(context, images, cancellationToken).ConfigureAwait(false);
+                switch (script)
+                {
+                    case "pre-dump":
+                        // CRIU freezes the tasks right after this notification.
+                        _timeline.FreezeStart = Now();
+                        return true;
+                    case "post-dump":
+                        _timeline.DumpEnd = Now();
+                        try
+                        {
+                            await MoveToTargetAsync(tracker, images, cancellationToken).ConfigureAwait(false);
+                            return true;
+                        }
+                        catch (Exception e) when (e is not OutOfMemoryException)
+                        {
+                            moveFailure = e;
+                            Progress?.Report(new MigrationProgress(MigrationStage.RollingBack));
+                            LogRollingBack(logger, options.Pid, e.Message);
+                            return false;
+                        }
+                    default:
+                        return true;
+                }
+            }, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is CriuException or CriuProcessExitedException or TimeoutException or OperationCanceledException)
         {
-            return await RollBackAsync(context, stopped, e).ConfigureAwait(false);
+            return await RolledBackAsync(moveFailure ?? e).ConfigureAwait(false);
         }
-        return await CommitAsync(context, stopped).ConfigureAwait(false);
+        return await CommitAsync(images).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// The tasks CRIU dumped and left stopped, as pstree.img lists them. If the
-    /// image cannot be read, the tree seen before the freeze is pinned so that
-    /// the roll-back can still resume it.
-    /// </summary>
-    private static StoppedTasks PinDumpedTasks(RunContext context, string images, out Exception? unreadableTree)
+    private async Task MoveToTargetAsync(IMemoryTracker tracker, string images, CancellationToken cancellationToken)
     {
-        try
-        {
-            unreadableTree = null;
-            return StoppedTasks.Pin(ProcessTreeImage.Pids(images));
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException)
-        {
-            unreadableTree = e;
-            return StoppedTasks.Pin(context.Tree!.Pids);
-        }
-    }
-
-    private async Task MoveToTargetAsync(RunContext context, string images, CancellationToken cancellationToken)
-    {
-        long total = new DirectoryInfo(images).EnumerateFiles().Sum(file => file.Length);
-        Progress?.Report(new MigrationProgress(MigrationStage.Transferring, 0, total));
-        var sent = new Progress<long>(bytes => Progress?.Report(new MigrationProgress(MigrationStage.Transferring, bytes, total)));
-        var stats = await target.SendImagesAsync(context.SessionId!, FinalSet, images, options.ChunkBytes, sent, cancellationToken)
+        var clock = time.GetTimestamp();
+        var pages = await tracker.SendFinalPagesAsync(images, BytesProgress(MigrationStage.Transferring, 0), cancellationToken)
             .ConfigureAwait(false);
-        context.BytesRaw += stats.BytesRaw;
-        context.BytesOnWire += stats.BytesOnWire;
+        _context.Final.DiffMs = time.GetElapsedTime(clock).TotalMilliseconds;
+        _context.Final.Pages = pages;
+
+        clock = time.GetTimestamp();
+        var files = new DirectoryInfo(images).EnumerateFiles().Where(f => !pages.RebuiltFiles.Contains(f.Name)).ToList();
+        long total = files.Sum(f => f.Length);
+        _context.Final.ImagePages = files.Where(f => f.Name.StartsWith("pages-", StringComparison.Ordinal)).Sum(f => f.Length) / PageSize.Bytes;
+        var sent = await target.SendImagesAsync(
+            _context.SessionId!, FinalSet, pages.ParentSet, images, pages.RebuiltFiles, options.ChunkBytes,
+            BytesProgress(MigrationStage.Transferring, total), cancellationToken).ConfigureAwait(false);
+        _context.Final.Images = sent;
+        _context.Final.TransferMs = time.GetElapsedTime(clock).TotalMilliseconds;
         _timeline.TransferEnd = Now();
 
         Progress?.Report(new MigrationProgress(MigrationStage.Restoring));
-        var restore = await target.RestoreAsync(
-            new RestoreRequest
-            {
-                SessionId = context.SessionId,
-                Set = FinalSet,
-                Options = new RestoreOptions { ShellJob = options.ShellJob, TcpEstablished = options.TcpEstablished },
-            },
-            options.RestoreTimeout,
-            cancellationToken).ConfigureAwait(false);
-        context.RestoredPid = restore.RootPid;
+        clock = time.GetTimestamp();
+        var request = new RestoreRequest
+        {
+            SessionId = _context.SessionId,
+            Set = FinalSet,
+            Options = new RestoreOptions { ShellJob = options.ShellJob, TcpEstablished = options.TcpEstablished, LazyPages = options.LazyRestore },
+        };
+        request.Rebuild.AddRange(pages.Rebuild);
+        var restored = await target.RestoreAsync(request, options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+        _context.Final.RestoreCallMs = time.GetElapsedTime(clock).TotalMilliseconds;
+        _context.Final.TargetTimings = restored.Timings.ToDictionary(t => t.Stage, t => t.Milliseconds);
+        _context.RestoredPid = restored.RootPid;
+        _context.LazyRestore = restored.LazyPages;
+        _context.RestoreNote = restored.LazyPagesNote;
         _timeline.RestoreEnd = Now();
     }
 
-    private async Task<MigrationReport> RollBackAsync(RunContext context, StoppedTasks stopped, Exception cause)
+    private async Task<MigrationReport> RolledBackAsync(Exception cause)
     {
-        Progress?.Report(new MigrationProgress(MigrationStage.RollingBack));
-        LogRollingBack(logger, options.Pid, cause.Message);
-        // The target never resumes without Commit, so the source can run again
-        // at once; the Abort only spares the target's resources.
-        int resumed = stopped.Resume();
+        // CRIU resumed the tasks when it rolled back; a task left stopped
+        // (CRIU itself failed) is resumed here, so none stays frozen.
+        using var tasks = StoppedTasks.Pin(_context.Tree!.Pids);
+        tasks.ResumeStopped();
         _timeline.RollBack = Now();
-        await AbortTargetAsync(context, cause.Message).ConfigureAwait(false);
-        return resumed == stopped.Pids.Count
-            ? Report(context, MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", target.Explain(cause))
-            : Report(context, MigrationOutcome.Failed,
-                $"{stopped.Pids.Count - resumed} of {stopped.Pids.Count} tasks vanished while stopped on the source",
+        await AbortTargetAsync(cause.Message).ConfigureAwait(false);
+        return ProcessTree.IsRunning(options.Pid)
+            ? Report(MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", target.Explain(cause))
+            : Report(MigrationOutcome.Failed, $"not running on the source after the roll-back (state {ProcessTree.State(options.Pid)})",
                 target.Explain(cause));
     }
 
-    private async Task<MigrationReport> CommitAsync(RunContext context, StoppedTasks stopped)
+    private async Task<MigrationReport> CommitAsync(string images)
     {
         // The commit point. From here on the target's copy is the only one,
         // so nothing below may be cancelled or rolled back.
         Progress?.Report(new MigrationProgress(MigrationStage.Committing));
-        try
+        using (var stopped = StoppedTasks.Pin(ProcessTreeImage.Pids(images)))
         {
-            stopped.Kill(KillTimeout);
-        }
-        catch (IOException e)
-        {
-            // SIGKILL was sent to every task; one that lingers cannot run again.
-            LogSlowKill(logger, e.Message);
+            try
+            {
+                stopped.Kill(KillTimeout);
+            }
+            catch (IOException e)
+            {
+                // SIGKILL was sent to every task; one that lingers cannot run again.
+                LogSlowKill(logger, e.Message);
+            }
         }
         _timeline.Commit = Now();
+        if (options.TcpEstablished)
+        {
+            await NetworkLock.RemoveAsync(images, logger).ConfigureAwait(false);
+        }
         try
         {
-            var reply = await target.CommitAsync(context.SessionId!, CancellationToken.None).ConfigureAwait(false);
+            var reply = await target.CommitAsync(_context.SessionId!, CancellationToken.None).ConfigureAwait(false);
             _timeline.Resume = Now();
-            context.RestoredPid = reply.RootPid;
+            _context.Final.ResumeMs = _timeline.Resume.Value - _timeline.RestoreEnd!.Value;
+            _context.RestoredPid = reply.RootPid;
             Progress?.Report(new MigrationProgress(MigrationStage.Resumed));
-            return Report(context, MigrationOutcome.Migrated, $"running on the target {target.Address} as PID {reply.RootPid} in its namespace");
         }
         catch (RpcException e)
         {
-            LogCommitLost(logger, context.SessionId!, e.Status.Detail);
-            return Report(context, MigrationOutcome.Failed,
-                $"stopped on the target {target.Address}, waiting for the commit of session {context.SessionId}; " +
-                $"the source copy is gone. Resume it with: migrate commit --to {target.Address} --session {context.SessionId}",
+            LogCommitLost(logger, _context.SessionId!, e.Status.Detail);
+            return Report(MigrationOutcome.Failed,
+                $"stopped on the target {target.Address}, waiting for the commit of session {_context.SessionId}; " +
+                $"the source copy is gone. Resume it with: migrate commit --to {target.Address} --session {_context.SessionId}",
                 target.Explain(e));
+        }
+        var running = $"running on the target {target.Address} as PID {_context.RestoredPid} in its namespace";
+        if (_context.LazyRestore)
+        {
+            var pages = await AwaitLazyPagesAsync().ConfigureAwait(false);
+            if (!pages.Complete)
+            {
+                return Report(MigrationOutcome.Failed,
+                    running + ", but its lazy-pages daemon failed before every page arrived: the process may hang or crash on a missing page",
+                    pages.Error);
+            }
+        }
+        return Report(MigrationOutcome.Migrated, running);
+    }
+
+    private async Task<AwaitPagesReply> AwaitLazyPagesAsync()
+    {
+        try
+        {
+            var reply = await target.AwaitPagesAsync(_context.SessionId!, CancellationToken.None).ConfigureAwait(false);
+            if (reply.Complete)
+            {
+                _timeline.LastPage = _timeline.Resume + Math.Max(0, reply.LastPageAfterResumeMs);
+            }
+            return reply;
+        }
+        catch (RpcException e)
+        {
+            return new AwaitPagesReply { Complete = false, Error = target.Explain(e) };
         }
     }
 
-    private async Task AbortTargetAsync(RunContext context, string reason)
+    private async Task AbortTargetAsync(string reason)
     {
-        if (context.SessionId is null)
+        if (_context.SessionId is null)
         {
             return;
         }
         using var timeout = new CancellationTokenSource(AbortTimeout);
         try
         {
-            await target.AbortAsync(context.SessionId, reason, timeout.Token).ConfigureAwait(false);
+            await target.AbortAsync(_context.SessionId, reason, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException)
         {
             // The target keeps a copy stopped until told, and drops idle sessions itself.
-            LogAbortNotDelivered(logger, context.SessionId, e.Message);
+            LogAbortNotDelivered(logger, _context.SessionId, e.Message);
         }
     }
 
-    private void CleanUp(string sessionDirectory, MigrationOutcome? outcome)
+    private void CleanUp()
     {
-        if (options.KeepImages || !Directory.Exists(sessionDirectory))
+        if (options.KeepImages || _context.SessionId is null || !Directory.Exists(SessionDirectory))
         {
             return;
         }
-        if (outcome == MigrationOutcome.Migrated)
+        if (_context.Outcome == MigrationOutcome.Migrated)
         {
-            Directory.Delete(sessionDirectory, recursive: true);
+            Directory.Delete(SessionDirectory, recursive: true);
+            return;
         }
-        else
+        // CRIU's logs explain a failure; the images are not needed.
+        var images = Path.Combine(SessionDirectory, "images");
+        if (Directory.Exists(images))
         {
-            // CRIU's logs explain a failure; the images are not needed.
-            var images = Path.Combine(sessionDirectory, "images");
-            if (Directory.Exists(images))
-            {
-                Directory.Delete(images, recursive: true);
-            }
+            Directory.Delete(images, recursive: true);
         }
     }
+
+    private SynchronousProgress<long> BytesProgress(MigrationStage stage, long total) =>
+        new SynchronousProgress<long>(bytes => Progress?.Report(new MigrationProgress(stage, bytes, total)));
 
     private double Now() => time.GetElapsedTime(_started).TotalMilliseconds;
-
-    private MigrationReport Report(RunContext context, MigrationOutcome outcome, string processState, string? error = null)
-    {
-        context.Outcome = outcome;
-        return new MigrationReport
-        {
-            Outcome = outcome,
-            SessionId = context.SessionId,
-            Pid = options.Pid,
-            Command = context.Tree?.Command,
-            TargetAddress = target.Address.ToString(),
-            Source = context.Source,
-            Target = context.Target,
-            BytesRaw = context.BytesRaw,
-            BytesOnWire = context.BytesOnWire,
-            FrozenMs = _timeline.FreezeStart is { } start && _timeline.Resume is { } resume ? resume - start : null,
-            TotalMs = Now(),
-            Timeline = _timeline,
-            RestoredPid = outcome == MigrationOutcome.Migrated ? context.RestoredPid : null,
-            ProcessState = processState,
-            Error = error,
-        };
-    }
-
-    private sealed class RunContext
-    {
-        public ProcessTree? Tree { get; set; }
-        public string? SessionId { get; set; }
-        public HostSummary? Source { get; set; }
-        public HostSummary? Target { get; set; }
-        public long BytesRaw { get; set; }
-        public long BytesOnWire { get; set; }
-        public int? RestoredPid { get; set; }
-        public MigrationOutcome? Outcome { get; set; }
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration of {Pid} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, int pid, string reason);
@@ -329,4 +352,10 @@ public sealed partial class SourceSession(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Abort of session {SessionId} not delivered: {Reason}")]
     private static partial void LogAbortNotDelivered(ILogger logger, string sessionId, string reason);
+}
+
+/// <summary>Reports on the caller's thread, unlike Progress&lt;T&gt;, so updates keep their order.</summary>
+internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

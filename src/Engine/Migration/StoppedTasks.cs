@@ -32,6 +32,15 @@ public sealed class StoppedTasks : IDisposable
     /// <summary>Lets every task run again. Returns how many were still there to resume.</summary>
     public int Resume() => _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGCONT));
 
+    /// <summary>Resumes the tasks that are stopped, leaving running ones alone.</summary>
+    public void ResumeStopped()
+    {
+        foreach (var (pid, handle) in _tasks.Where(task => ProcessTree.State(task.Pid) is 'T' or 't'))
+        {
+            Linux.PidfdSendSignal(handle, Signals.SIGCONT);
+        }
+    }
+
     /// <summary>Kills every task and waits until each has exited. Returns how many it killed.</summary>
     public int Kill(TimeSpan timeout)
     {

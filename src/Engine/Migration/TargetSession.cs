@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Memory;
 using Migrate.Engine.Transfer;
 using Migrate.Protocol;
 
@@ -18,11 +19,14 @@ public sealed record TargetOptions
 
     /// <summary>A session that has restored nothing and hears nothing for this long is dropped.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long restored tasks may take to reach the stopped state CRIU leaves them in.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 public enum TargetSessionState
 {
-    /// <summary>Receiving images; nothing restored.</summary>
+    /// <summary>Receiving pages and images; nothing restored.</summary>
     Open,
 
     /// <summary>The restored tasks exist, stopped, waiting for Commit or Abort.</summary>
@@ -39,25 +43,32 @@ public enum TargetSessionState
 /// The target's side of one migration. Operations are serialised; the restored
 /// tasks are only ever resumed by <see cref="CommitAsync"/>.
 /// </summary>
-public sealed partial class TargetSession : IDisposable
+public sealed partial class TargetSession : IAsyncDisposable
 {
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
 
     private readonly CriuClient _criu;
+    private readonly CriuFeatureSet _features;
     private readonly TargetOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly HashSet<string> _receivedSets = new(StringComparer.Ordinal);
+    private PageStore? _pages;
+    private bool _pagesIncomplete;
     private StoppedTasks? _restored;
+    private CriuLazyPages? _lazyPages;
+    private DateTimeOffset? _resumedAt;
     private CommitReply? _commit;
     private long _bytesStored;
 
-    public TargetSession(string id, HostFacts source, CriuClient criu, TargetOptions options, TimeProvider time, ILogger logger)
+    public TargetSession(
+        string id, HostFacts source, CriuClient criu, CriuFeatureSet features, TargetOptions options, TimeProvider time, ILogger logger)
     {
         Id = id;
         Source = source;
         _criu = criu;
+        _features = features;
         _options = options;
         _time = time;
         _logger = logger;
@@ -76,17 +87,57 @@ public sealed partial class TargetSession : IDisposable
 
     public DateTimeOffset LastActivity { get; private set; }
 
-    public async Task<TransferStats> ReceiveImagesAsync(
-        string set, IAsyncEnumerable<ImageStreamMessage> messages, CancellationToken cancellationToken)
+    /// <summary>Nothing of the session is still at work (a lazy-pages daemon serving a resumed process).</summary>
+    public bool IsSettled => _lazyPages is null || _lazyPages.Completion.IsCompleted;
+
+    private long RemainingBytes => _options.MaxSessionBytes - _bytesStored - (_pages?.BytesStored ?? 0);
+
+    public async Task<PageStreamSummary> ReceivePagesAsync(IAsyncEnumerable<PageStreamMessage> messages, CancellationToken cancellationToken)
     {
-        using var _ = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        RequireState(TargetSessionState.Open, "receive pages");
+        _pages ??= new PageStore(Path.Combine(Directory, "pages.store"), _options.MaxSessionBytes - _bytesStored);
+        try
+        {
+            return await PageStreamReceiver.ReceiveAsync(messages, _pages, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Part of a round arrived: the store no longer mirrors the source's view.
+            _pagesIncomplete = true;
+            throw;
+        }
+    }
+
+    public async Task<TransferStats> ReceiveImagesAsync(
+        string set, string parent, IAsyncEnumerable<ImageStreamMessage> messages, CancellationToken cancellationToken)
+    {
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         RequireState(TargetSessionState.Open, "receive images");
         if (!ImageNames.IsValidSetName(set))
         {
             throw new TransferRejectedException(TransferRejection.Malformed, "refused image set name");
         }
-        var limits = new ImageSetLimits(_options.MaxChunkBytes, _options.MaxFilesPerSet, _options.MaxSessionBytes - _bytesStored);
-        var stats = await ImageSetReceiver.ReceiveAsync(messages, SetDirectory(set), limits, cancellationToken).ConfigureAwait(false);
+        if (parent.Length > 0 && !_receivedSets.Contains(parent))
+        {
+            throw new TransferRejectedException(TransferRejection.Malformed, $"parent image set '{parent}' has not been received");
+        }
+        var limits = new ImageSetLimits(_options.MaxChunkBytes, _options.MaxFilesPerSet, RemainingBytes);
+        var directory = SetDirectory(set);
+        var stats = await ImageSetReceiver.ReceiveAsync(messages, directory, limits, cancellationToken).ConfigureAwait(false);
+        if (parent.Length > 0)
+        {
+            // CRIU follows "parent" to the previous pre-dump's images (criu/image.c).
+            try
+            {
+                File.CreateSymbolicLink(Path.Combine(directory, "parent"), Path.Combine("..", parent));
+            }
+            catch (IOException e)
+            {
+                System.IO.Directory.Delete(directory, recursive: true);
+                throw new TransferRejectedException(TransferRejection.Malformed, $"image set {set} cannot name a parent: {e.Message}", e);
+            }
+        }
         _bytesStored += stats.BytesRaw;
         _receivedSets.Add(set);
         LogReceived(_logger, Id, set, stats.Files, stats.BytesRaw);
@@ -95,48 +146,76 @@ public sealed partial class TargetSession : IDisposable
 
     public async Task<RestoreReply> RestoreAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
-        using var _ = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         RequireState(TargetSessionState.Open, "restore");
         if (!_receivedSets.Contains(request.Set))
         {
             throw new InvalidSessionStateException($"image set '{request.Set}' has not been received");
         }
         var images = SetDirectory(request.Set);
+        var reply = new RestoreReply();
+
+        var clock = Stopwatch.StartNew();
+        RebuildPages(images, request.Rebuild);
+        reply.Timings.Add(new StageTiming { Stage = "rebuild", Milliseconds = clock.Elapsed.TotalMilliseconds });
+
+        bool lazy = request.Options?.LazyPages == true && _features.LazyPages;
+        if (request.Options?.LazyPages == true && !lazy)
+        {
+            reply.LazyPagesNote = "this target's kernel or CRIU cannot restore lazily (userfaultfd), so memory was loaded before the resume";
+        }
+        clock.Restart();
+        if (lazy)
+        {
+            _lazyPages = await CriuLazyPages.StartAsync(_criu.Settings, images, Directory, _time, cancellationToken).ConfigureAwait(false);
+        }
         var restore = new CriuRestore
         {
             ImagesDirectory = images,
             WorkDirectory = Directory,
             ShellJob = request.Options?.ShellJob ?? false,
             TcpEstablished = request.Options?.TcpEstablished ?? false,
+            LazyPages = lazy,
             LeaveStopped = true,
         };
-        var clock = Stopwatch.StartNew();
-        int rootPid = await _criu.RestoreAsync(restore, onNotify: null, cancellationToken).ConfigureAwait(false);
-        double restoreMs = clock.Elapsed.TotalMilliseconds;
+        try
+        {
+            reply.RootPid = await _criu.RestoreAsync(restore, onNotify: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopLazyPagesAsync().ConfigureAwait(false);
+            throw;
+        }
+        reply.Timings.Add(new StageTiming { Stage = "restore", Milliseconds = clock.Elapsed.TotalMilliseconds });
 
+        clock.Restart();
         // CRIU restores the PIDs its images name; pin them while they are stopped.
         var restored = StoppedTasks.Pin(ProcessTreeImage.Pids(images));
-        if (FindRunningTask(restored) is { } running)
+        try
         {
-            // Only a stopped copy may wait for the commit: a running one would
-            // be a duplicate of the source's.
+            await VerifyStoppedAsync(restored, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
             restored.Kill(KillTimeout);
             restored.Dispose();
-            throw new InvalidSessionStateException($"restored task {running} is running, not stopped; the copy was killed");
+            await StopLazyPagesAsync().ConfigureAwait(false);
+            throw;
         }
+        reply.Timings.Add(new StageTiming { Stage = "verify", Milliseconds = clock.Elapsed.TotalMilliseconds });
         _restored = restored;
         State = TargetSessionState.RestoredStopped;
-        LogRestored(_logger, Id, rootPid, restored.Pids.Count);
-        var reply = new RestoreReply { RootPid = rootPid };
         reply.Pids.AddRange(restored.Pids);
-        reply.Timings.Add(new StageTiming { Stage = "restore", Milliseconds = restoreMs });
+        reply.LazyPages = lazy;
+        LogRestored(_logger, Id, reply.RootPid, restored.Pids.Count, lazy ? "lazily" : "eagerly");
         return reply;
     }
 
     /// <summary>Resumes the restored tasks. Repeating a Commit returns the first answer.</summary>
     public async Task<CommitReply> CommitAsync(CancellationToken cancellationToken)
     {
-        using var _ = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         if (_commit is not null)
         {
             return _commit;
@@ -144,17 +223,46 @@ public sealed partial class TargetSession : IDisposable
         RequireState(TargetSessionState.RestoredStopped, "commit");
         var clock = Stopwatch.StartNew();
         _restored!.Resume();
+        _resumedAt = _time.GetUtcNow();
         _commit = new CommitReply { RootPid = _restored.Pids[0], ResumeMs = clock.Elapsed.TotalMilliseconds };
         State = TargetSessionState.Resumed;
         LogCommitted(_logger, Id, _commit.RootPid);
-        RemoveImages();
+        if (_lazyPages is { } lazy)
+        {
+            // The daemon reads the images until the last page is in.
+            _ = lazy.Completion.ContinueWith(outcome => Finish(outcome.Result), TaskScheduler.Default);
+        }
+        else
+        {
+            RemoveImages();
+        }
         return _commit;
+    }
+
+    /// <summary>Waits until the resumed process has every page.</summary>
+    public async Task<AwaitPagesReply> AwaitPagesAsync(CancellationToken cancellationToken)
+    {
+        if (_resumedAt is not { } resumedAt)
+        {
+            throw new InvalidSessionStateException("the session has not been committed");
+        }
+        if (_lazyPages is null)
+        {
+            return new AwaitPagesReply { Complete = true, LastPageAfterResumeMs = -1 };
+        }
+        var outcome = await _lazyPages.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new AwaitPagesReply
+        {
+            Complete = outcome.Complete,
+            LastPageAfterResumeMs = (outcome.EndedAt - resumedAt).TotalMilliseconds,
+            Error = outcome.Complete ? "" : "criu lazy-pages failed: " + string.Join("; ", outcome.Errors),
+        };
     }
 
     /// <summary>Kills any restored tasks and removes the images. Returns how many tasks it killed.</summary>
     public async Task<int> AbortAsync(string reason, CancellationToken cancellationToken)
     {
-        using var _ = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         if (State == TargetSessionState.Resumed)
         {
             throw new InvalidSessionStateException("the session was committed; its process runs and cannot be aborted");
@@ -164,6 +272,7 @@ public sealed partial class TargetSession : IDisposable
         {
             killed = _restored!.Kill(KillTimeout);
         }
+        await StopLazyPagesAsync().ConfigureAwait(false);
         if (State != TargetSessionState.Aborted)
         {
             State = TargetSessionState.Aborted;
@@ -173,24 +282,73 @@ public sealed partial class TargetSession : IDisposable
         return killed;
     }
 
-    private static int? FindRunningTask(StoppedTasks tasks)
+    private void RebuildPages(string images, IEnumerable<PagesRebuild> rebuilds)
     {
-        foreach (var pid in tasks.Pids)
+        foreach (var rebuild in rebuilds)
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            char state = stat[stat.LastIndexOf(')') + 2];
-            if (state is not ('T' or 't'))
+            if (rebuild.Pid <= 0 || !ImageNames.IsValidFileName(rebuild.PagemapFile) || !ImageNames.IsValidFileName(rebuild.PagesFile))
             {
-                return pid;
+                throw new TransferRejectedException(TransferRejection.Malformed, "refused pages rebuild instruction");
             }
+            if (_pages is null || _pagesIncomplete)
+            {
+                throw new InvalidSessionStateException("the pages to rebuild from are missing or incomplete");
+            }
+            var pagemap = PagemapImage.Read(Path.Combine(images, rebuild.PagemapFile));
+            if (pagemap.PagesFileName != rebuild.PagesFile)
+            {
+                throw new TransferRejectedException(TransferRejection.Malformed,
+                    $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
+            }
+            PagesImageRebuilder.Rebuild(_pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
         }
-        return null;
+    }
+
+    /// <summary>
+    /// Only a stopped copy may wait for the commit: a running one would be a
+    /// duplicate of the source's. CRIU's SIGSTOP may still be pending when the
+    /// restore returns, so the check waits a little before it judges.
+    /// </summary>
+    private async Task VerifyStoppedAsync(StoppedTasks restored, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + _options.StopTimeout;
+        while (restored.Pids.FirstOrDefault(pid => ProcessTree.State(pid) is not ('T' or 't')) is var running && running != 0)
+        {
+            if (_time.GetUtcNow() > deadline)
+            {
+                throw new InvalidSessionStateException(
+                    $"restored task {running} is in state {ProcessTree.State(running)}, not stopped, after {_options.StopTimeout.TotalSeconds:0} s; the copy was killed");
+            }
+            await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Finish(LazyPagesOutcome outcome)
+    {
+        if (outcome.Complete)
+        {
+            RemoveImages();
+        }
+        else
+        {
+            LogLazyPagesFailed(_logger, Id, string.Join("; ", outcome.Errors));
+        }
+    }
+
+    private async Task StopLazyPagesAsync()
+    {
+        if (_lazyPages is { } lazy)
+        {
+            _lazyPages = null;
+            await lazy.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private string SetDirectory(string set) => Path.Combine(Directory, "images", set);
 
     private void RemoveImages()
     {
+        _pages?.Dispose();
         if (_options.KeepImages)
         {
             return;
@@ -219,9 +377,11 @@ public sealed partial class TargetSession : IDisposable
         return new Releaser(_gate);
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
+        await StopLazyPagesAsync().ConfigureAwait(false);
         _restored?.Dispose();
+        _pages?.Dispose();
         _gate.Dispose();
     }
 
@@ -233,14 +393,18 @@ public sealed partial class TargetSession : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: received set {Set}, {Files} files, {Bytes} bytes")]
     private static partial void LogReceived(ILogger logger, string sessionId, string set, int files, long bytes);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: restored root {Pid} and {Count} tasks, stopped")]
-    private static partial void LogRestored(ILogger logger, string sessionId, int pid, int count);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: restored root {Pid} and {Count} tasks {How}, stopped")]
+    private static partial void LogRestored(ILogger logger, string sessionId, int pid, int count, string how);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: committed, {Pid} resumed")]
     private static partial void LogCommitted(ILogger logger, string sessionId, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: aborted ({Reason}), {Killed} restored tasks killed")]
     private static partial void LogAborted(ILogger logger, string sessionId, string reason, int killed);
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Session {SessionId}: the lazy-pages daemon failed before every page arrived; the resumed process may hang or crash on a missing page: {Errors}")]
+    private static partial void LogLazyPagesFailed(ILogger logger, string sessionId, string errors);
 }
 
 /// <summary>A call came in a state of the session where it makes no sense.</summary>

@@ -7,8 +7,9 @@ using Migrate.Protocol;
 namespace Migrate.Engine.Migration;
 
 /// <summary>The target agent's open sessions.</summary>
-public sealed partial class TargetSessions(CriuClient criu, TargetOptions options, TimeProvider time, ILogger<TargetSessions> logger)
-    : IDisposable
+public sealed partial class TargetSessions(
+    CriuClient criu, CriuFeatureSet features, TargetOptions options, TimeProvider time, ILogger<TargetSessions> logger)
+    : IAsyncDisposable
 {
     // A finished session is kept this long so that a retried Commit or Abort
     // gets the first answer rather than "no such session".
@@ -22,7 +23,7 @@ public sealed partial class TargetSessions(CriuClient criu, TargetOptions option
     public TargetSession Open(HostFacts source)
     {
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var session = new TargetSession(id, source, criu, Options, time, logger);
+        var session = new TargetSession(id, source, criu, features, Options, time, logger);
         _sessions[id] = session;
         LogOpened(logger, id, source.Hostname);
         return session;
@@ -50,22 +51,22 @@ public sealed partial class TargetSessions(CriuClient criu, TargetOptions option
                 case TargetSessionState.RestoredStopped when idle > Options.IdleTimeout && _reportedInDoubt.TryAdd(session.Id, 0):
                     LogInDoubt(logger, session.Id, (int)idle.TotalMinutes);
                     break;
-                case TargetSessionState.Resumed or TargetSessionState.Aborted when idle > FinishedRetention:
+                case TargetSessionState.Resumed or TargetSessionState.Aborted when idle > FinishedRetention && session.IsSettled:
                     if (_sessions.TryRemove(session.Id, out _))
                     {
                         _reportedInDoubt.TryRemove(session.Id, out _);
-                        session.Dispose();
+                        await session.DisposeAsync().ConfigureAwait(false);
                     }
                     break;
             }
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
         foreach (var session in _sessions.Values)
         {
-            session.Dispose();
+            await session.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -13,25 +13,30 @@ namespace Migrate.Engine.Transfer;
 /// </summary>
 public static class FrameCodec
 {
-    public static Frame Encode(ReadOnlySpan<byte> raw)
+    /// <summary>
+    /// Encodes <paramref name="raw"/> without copying it into a new buffer: the
+    /// frame's data points into pooled memory, or into <paramref name="raw"/>
+    /// itself when compression does not pay. Both must stay untouched until
+    /// the frame is sent; then dispose the result.
+    /// </summary>
+    public static OutgoingFrame Encode(ReadOnlyMemory<byte> raw)
     {
         var scratch = ArrayPool<byte>.Shared.Rent(LZ4Codec.MaximumOutputSize(raw.Length));
-        try
+        int compressed = LZ4Codec.Encode(raw.Span, scratch, LZ4Level.L00_FAST);
+        bool useLz4 = compressed > 0 && compressed < raw.Length;
+        var frame = new Frame
         {
-            int compressed = LZ4Codec.Encode(raw, scratch, LZ4Level.L00_FAST);
-            bool useLz4 = compressed > 0 && compressed < raw.Length;
-            return new Frame
-            {
-                RawLength = (uint)raw.Length,
-                Lz4 = useLz4,
-                Data = useLz4 ? ByteString.CopyFrom(scratch, 0, compressed) : ByteString.CopyFrom(raw),
-                Checksum = XxHash3.HashToUInt64(raw),
-            };
-        }
-        finally
+            RawLength = (uint)raw.Length,
+            Lz4 = useLz4,
+            Data = UnsafeByteOperations.UnsafeWrap(useLz4 ? scratch.AsMemory(0, compressed) : raw),
+            Checksum = XxHash3.HashToUInt64(raw.Span),
+        };
+        if (!useLz4)
         {
             ArrayPool<byte>.Shared.Return(scratch);
+            scratch = null;
         }
+        return new OutgoingFrame(frame, scratch);
     }
 
     /// <summary>
@@ -76,6 +81,22 @@ public static class FrameCodec
             throw new FrameException("checksum mismatch");
         }
         return rawLength;
+    }
+}
+
+/// <summary>A frame on its way out, holding the pooled memory its data points into.</summary>
+public sealed class OutgoingFrame(Frame frame, byte[]? rented) : IDisposable
+{
+    private byte[]? _rented = rented;
+
+    public Frame Frame { get; } = frame;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _rented, null) is { } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }
 

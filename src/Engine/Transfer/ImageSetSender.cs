@@ -14,16 +14,18 @@ public sealed class ImageSetSender(int chunkBytes)
 {
     private const int ChunksInFlight = 4;
 
+    /// <param name="exclude">Names of files to leave out (the target rebuilds them).</param>
     public async Task<TransferStats> SendAsync(
         IAsyncStreamWriter<ImageStreamMessage> writer,
-        string sessionId,
-        string set,
+        ImageSetBegin begin,
         string directory,
+        IReadOnlySet<string> exclude,
         IProgress<long>? bytesSent,
         CancellationToken cancellationToken)
     {
+        // Symbolic links (CRIU's "parent") are recreated by the target from the set's parent name.
         var files = new DirectoryInfo(directory).EnumerateFiles()
-            .Where(file => file.LinkTarget is null)
+            .Where(file => file.LinkTarget is null && !exclude.Contains(file.Name))
             .OrderBy(file => file.Name, StringComparer.Ordinal)
             .ToList();
         foreach (var file in files.Where(file => !ImageNames.IsValidFileName(file.Name)))
@@ -32,20 +34,22 @@ public sealed class ImageSetSender(int chunkBytes)
         }
 
         using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var chunks = Channel.CreateBounded<ImageStreamMessage>(
+        var chunks = Channel.CreateBounded<OutgoingChunk>(
             new BoundedChannelOptions(ChunksInFlight) { SingleReader = true, SingleWriter = true });
         var producer = Task.Run(() => ProduceAsync(files, chunks.Writer, producerStop.Token), producerStop.Token);
 
         long raw = 0, onWire = 0;
         try
         {
-            await writer.WriteAsync(Message(new ImageSetBegin { SessionId = sessionId, Set = set }), cancellationToken)
-                .ConfigureAwait(false);
-            await foreach (var message in chunks.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await writer.WriteAsync(Message(begin), cancellationToken).ConfigureAwait(false);
+            await foreach (var chunk in chunks.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
-                raw += message.Chunk.Frame.RawLength;
-                onWire += message.CalculateSize();
+                using (chunk)
+                {
+                    await writer.WriteAsync(chunk.Message, cancellationToken).ConfigureAwait(false);
+                    raw += chunk.Message.Chunk.Frame.RawLength;
+                    onWire += chunk.Message.CalculateSize();
+                }
                 bytesSent?.Report(raw);
             }
             await producer.ConfigureAwait(false);
@@ -60,14 +64,17 @@ public sealed class ImageSetSender(int chunkBytes)
         {
             await producerStop.CancelAsync().ConfigureAwait(false);
             await producer.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            while (chunks.Reader.TryRead(out var unsent))
+            {
+                unsent.Dispose();
+            }
         }
         return new TransferStats(files.Count, raw, onWire);
     }
 
     private async Task ProduceAsync(
-        IReadOnlyList<FileInfo> files, ChannelWriter<ImageStreamMessage> output, CancellationToken cancellationToken)
+        IReadOnlyList<FileInfo> files, ChannelWriter<OutgoingChunk> output, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(chunkBytes);
         try
         {
             foreach (var file in files)
@@ -76,14 +83,25 @@ public sealed class ImageSetSender(int chunkBytes)
                 long offset = 0;
                 while (true)
                 {
+                    // Each chunk in flight owns its buffer: the frame may point into it.
+                    var buffer = ArrayPool<byte>.Shared.Rent(chunkBytes);
                     int read = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, chunkBytes), offset, cancellationToken)
                         .ConfigureAwait(false);
                     if (read == 0)
                     {
+                        ArrayPool<byte>.Shared.Return(buffer);
                         break;
                     }
-                    var chunk = new ImageChunk { File = file.Name, Offset = (ulong)offset, Frame = FrameCodec.Encode(buffer.AsSpan(0, read)) };
-                    await output.WriteAsync(new ImageStreamMessage { Chunk = chunk }, cancellationToken).ConfigureAwait(false);
+                    var chunk = new OutgoingChunk(file.Name, offset, buffer, read);
+                    try
+                    {
+                        await output.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        chunk.Dispose();
+                        throw;
+                    }
                     offset += read;
                 }
             }
@@ -94,9 +112,27 @@ public sealed class ImageSetSender(int chunkBytes)
             output.Complete(e);
             throw;
         }
-        finally
+    }
+
+    /// <summary>A chunk's message and the pooled memory its frame points into.</summary>
+    private sealed class OutgoingChunk : IDisposable
+    {
+        private readonly byte[] _buffer;
+        private readonly OutgoingFrame _frame;
+
+        public OutgoingChunk(string file, long offset, byte[] buffer, int length)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _buffer = buffer;
+            _frame = FrameCodec.Encode(buffer.AsMemory(0, length));
+            Message = new ImageStreamMessage { Chunk = new ImageChunk { File = file, Offset = (ulong)offset, Frame = _frame.Frame } };
+        }
+
+        public ImageStreamMessage Message { get; }
+
+        public void Dispose()
+        {
+            _frame.Dispose();
+            ArrayPool<byte>.Shared.Return(_buffer);
         }
     }
 

@@ -87,12 +87,17 @@ public sealed class TargetClient : IDisposable
             new HandshakeRequest { ProtocolVersion = ProtocolVersion, Source = source },
             Options(ShortCall, cancellationToken)).ConfigureAwait(false);
 
+    /// <param name="set">The set's name on the target.</param>
+    /// <param name="parent">The set this one's images name as parent, or null.</param>
+    /// <param name="exclude">Files of the directory the target rebuilds itself.</param>
     public async Task<TransferStats> SendImagesAsync(
-        string sessionId, string set, string directory, int chunkBytes, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+        string sessionId, string set, string? parent, string directory, IReadOnlySet<string> exclude, int chunkBytes,
+        IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         using var call = _client.SendImages(Options(null, cancellationToken));
         var stats = await new ImageSetSender(chunkBytes)
-            .SendAsync(call.RequestStream, sessionId, set, directory, bytesSent, cancellationToken).ConfigureAwait(false);
+            .SendAsync(call.RequestStream, new ImageSetBegin { SessionId = sessionId, Set = set, Parent = parent ?? "" }, directory, exclude,
+                bytesSent, cancellationToken).ConfigureAwait(false);
         await call.RequestStream.CompleteAsync().ConfigureAwait(false);
         var summary = await call.ResponseAsync.ConfigureAwait(false);
         if (summary.BytesRaw != (ulong)stats.BytesRaw || summary.Files != stats.Files)
@@ -102,6 +107,27 @@ public sealed class TargetClient : IDisposable
         }
         return stats;
     }
+
+    /// <summary>Streams one round of pages; <paramref name="round"/> 0 is the final differences.</summary>
+    public async Task<PageStreamStats> SendPagesAsync(
+        string sessionId, uint round, PageStreamSender.Scan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    {
+        using var call = _client.SendPages(Options(null, cancellationToken));
+        var stats = await PageStreamSender.SendAsync(call.RequestStream, sessionId, round, scan, bytesSent, cancellationToken)
+            .ConfigureAwait(false);
+        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        var summary = await call.ResponseAsync.ConfigureAwait(false);
+        if (summary.Pages != (ulong)stats.PagesSent || summary.ZeroPages != (ulong)stats.ZeroPages)
+        {
+            throw new InvalidDataException(
+                $"the target stored {summary.Pages} pages and {summary.ZeroPages} zero pages of {stats.PagesSent} and {stats.ZeroPages} sent");
+        }
+        return stats;
+    }
+
+    /// <summary>Waits, as long as it takes, until a lazily restored process has all its pages.</summary>
+    public async Task<AwaitPagesReply> AwaitPagesAsync(string sessionId, CancellationToken cancellationToken) =>
+        await _client.AwaitPagesAsync(new AwaitPagesRequest { SessionId = sessionId }, Options(null, cancellationToken)).ConfigureAwait(false);
 
     public async Task<RestoreReply> RestoreAsync(RestoreRequest request, TimeSpan timeout, CancellationToken cancellationToken) =>
         await _client.RestoreAsync(request, Options(timeout, cancellationToken)).ConfigureAwait(false);

@@ -21,6 +21,30 @@ internal sealed class MigrateCommand
         Description = "Directory for the source's images and CRIU logs",
         DefaultValueFactory = _ => "/var/tmp/migrate",
     };
+    private readonly Option<string> _precopy = new Option<string>("--precopy")
+    {
+        Description = "How to find memory that changed during pre-copy: auto (soft-dirty when the kernel has it, else content-hash), soft-dirty, content-hash or off",
+        DefaultValueFactory = _ => "auto",
+    }.AcceptOnlyFromAmong("auto", "soft-dirty", "content-hash", "off");
+    private readonly Option<int> _maxRounds = new("--max-rounds")
+    {
+        Description = "Most pre-copy rounds before the final freeze",
+        DefaultValueFactory = _ => 8,
+    };
+    private readonly Option<int> _downtimeTarget = new("--downtime-target")
+    {
+        Description = "Stop pre-copy once the final transfer is predicted to take at most this many milliseconds",
+        DefaultValueFactory = _ => 300,
+    };
+    private readonly Option<bool> _requireConvergence = new("--require-convergence")
+    {
+        Description = "If pre-copy does not converge, stop before the freeze (exit 3) instead of migrating anyway",
+    };
+    private readonly Option<string> _restore = new Option<string>("--restore")
+    {
+        Description = "lazy: resume on the target before all memory is loaded; eager: load it all first",
+        DefaultValueFactory = _ => "lazy",
+    }.AcceptOnlyFromAmong("lazy", "eager");
     private readonly Option<bool> _json = new("--json") { Description = "Print the JSON report instead of the summary" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print no progress, only the result" };
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
@@ -28,7 +52,11 @@ internal sealed class MigrateCommand
     public void AddTo(RootCommand root)
     {
         root.Arguments.Add(_pid);
-        foreach (var option in new Option[] { _to, _tokenFile, _report, _shellJob, _tcpEstablished, _keepImages, _workDir, _json, _quiet, _verbose })
+        foreach (var option in new Option[]
+        {
+            _to, _tokenFile, _report, _shellJob, _tcpEstablished, _keepImages, _workDir,
+            _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore, _json, _quiet, _verbose,
+        })
         {
             root.Options.Add(option);
         }
@@ -39,6 +67,16 @@ internal sealed class MigrateCommand
     {
         var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
         var token = CommonOptions.ReadToken(parse.GetValue(_tokenFile)!);
+        int maxRounds = parse.GetValue(_maxRounds);
+        int downtimeTarget = parse.GetValue(_downtimeTarget);
+        if (maxRounds < 1)
+        {
+            throw new UsageException("--max-rounds must be at least 1 (use --precopy off for no pre-copy)");
+        }
+        if (downtimeTarget < 1)
+        {
+            throw new UsageException("--downtime-target must be a positive number of milliseconds");
+        }
         var options = new MigrationOptions
         {
             Pid = parse.GetValue(_pid),
@@ -46,6 +84,17 @@ internal sealed class MigrateCommand
             ShellJob = parse.GetValue(_shellJob),
             TcpEstablished = parse.GetValue(_tcpEstablished),
             KeepImages = parse.GetValue(_keepImages),
+            Precopy = parse.GetValue(_precopy) switch
+            {
+                "soft-dirty" => PrecopyChoice.SoftDirty,
+                "content-hash" => PrecopyChoice.ContentHash,
+                "off" => PrecopyChoice.Off,
+                _ => PrecopyChoice.Auto,
+            },
+            MaxRounds = maxRounds,
+            DowntimeTarget = TimeSpan.FromMilliseconds(downtimeTarget),
+            RequireConvergence = parse.GetValue(_requireConvergence),
+            LazyRestore = parse.GetValue(_restore) == "lazy",
         };
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));

@@ -12,7 +12,7 @@ public sealed class FrameCodecTests
     {
         var raw = TestBytes.Repeating(Limit);
 
-        var frame = FrameCodec.Encode(raw);
+        var frame = FrameCodec.Encode(raw).Frame;
         var decoded = new byte[Limit];
         int length = FrameCodec.Decode(frame, decoded, Limit);
 
@@ -26,7 +26,7 @@ public sealed class FrameCodecTests
     {
         var raw = TestBytes.Random(Limit, seed: 1);
 
-        var frame = FrameCodec.Encode(raw);
+        var frame = FrameCodec.Encode(raw).Frame;
         var decoded = new byte[Limit];
         int length = FrameCodec.Decode(frame, decoded, Limit);
 
@@ -40,7 +40,7 @@ public sealed class FrameCodecTests
     public void A_flipped_bit_fails_the_checksum(bool compressible)
     {
         var raw = compressible ? TestBytes.Repeating(Limit) : TestBytes.Random(Limit, seed: 2);
-        var frame = FrameCodec.Encode(raw);
+        var frame = FrameCodec.Encode(raw).Frame;
         var data = frame.Data.ToByteArray();
         data[data.Length / 2] ^= 0x10;
         frame.Data = ByteString.CopyFrom(data);
@@ -52,7 +52,7 @@ public sealed class FrameCodecTests
     [Fact]
     public void A_frame_stating_more_than_the_limit_is_refused_before_decoding()
     {
-        var frame = FrameCodec.Encode(TestBytes.Repeating(1024));
+        var frame = FrameCodec.Encode(TestBytes.Repeating(1024)).Frame;
         frame.RawLength = Limit + 1;
 
         var e = Assert.Throws<FrameException>(() => FrameCodec.Decode(frame, new byte[Limit * 2], Limit));
@@ -62,7 +62,7 @@ public sealed class FrameCodecTests
     [Fact]
     public void Lz4_data_that_decodes_short_is_refused()
     {
-        var frame = FrameCodec.Encode(TestBytes.Repeating(4096));
+        var frame = FrameCodec.Encode(TestBytes.Repeating(4096)).Frame;
         frame.RawLength = 8192;
 
         Assert.Throws<FrameException>(() => FrameCodec.Decode(frame, new byte[Limit], Limit));
@@ -71,7 +71,7 @@ public sealed class FrameCodecTests
     [Fact]
     public void A_raw_frame_whose_data_length_differs_from_its_stated_length_is_refused()
     {
-        var frame = FrameCodec.Encode(TestBytes.Random(4096, seed: 3));
+        var frame = FrameCodec.Encode(TestBytes.Random(4096, seed: 3)).Frame;
         frame.RawLength = 4000;
 
         Assert.Throws<FrameException>(() => FrameCodec.Decode(frame, new byte[Limit], Limit));

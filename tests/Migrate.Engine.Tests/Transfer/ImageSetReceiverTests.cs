@@ -255,7 +255,7 @@ public sealed class ImageSetReceiverTests : IDisposable
             ImageSetReceiver.ReceiveAsync(Stream(messages), SetDirectory, limits, CancellationToken.None));
 
     internal static ImageStreamMessage Chunk(string file, ulong offset, byte[] data) =>
-        new() { Chunk = new ImageChunk { File = file, Offset = offset, Frame = FrameCodec.Encode(data) } };
+        new() { Chunk = new ImageChunk { File = file, Offset = offset, Frame = FrameCodec.Encode(data).Frame } };
 
     internal static ImageStreamMessage End(params (string Name, int Size)[] files)
     {

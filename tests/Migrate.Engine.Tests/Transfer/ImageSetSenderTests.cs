@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Google.Protobuf;
 using Grpc.Core;
 using Migrate.Engine.Transfer;
 using Migrate.Protocol;
@@ -25,10 +26,12 @@ public sealed class ImageSetSenderTests : IDisposable
             await File.WriteAllBytesAsync(Path.Combine(source, name), content);
         }
         File.CreateSymbolicLink(Path.Combine(source, "parent"), "/nonexistent");
+        await File.WriteAllBytesAsync(Path.Combine(source, "excluded.img"), TestBytes.Repeating(10));
 
         var channel = Channel.CreateUnbounded<ImageStreamMessage>();
         var sent = await new ImageSetSender(chunkBytes: 64 * 1024)
-            .SendAsync(new ChannelWriterAdapter(channel.Writer), "session", "final", source, null, CancellationToken.None);
+            .SendAsync(new ChannelWriterAdapter(channel.Writer), new ImageSetBegin { SessionId = "session", Set = "final" }, source,
+                exclude: new HashSet<string> { "excluded.img" }, null, CancellationToken.None);
         channel.Writer.Complete();
 
         var messages = channel.Reader.ReadAllAsync();
@@ -46,6 +49,7 @@ public sealed class ImageSetSenderTests : IDisposable
             Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(target, name)));
         }
         Assert.False(File.Exists(Path.Combine(target, "parent")));
+        Assert.False(File.Exists(Path.Combine(target, "excluded.img")));
     }
 
     public void Dispose() => _work.Dispose();
@@ -58,10 +62,15 @@ public sealed class ImageSetSenderTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Serializes each message as it is written, as gRPC does: frames point into
+    /// pooled buffers that the sender reuses once WriteAsync has returned.
+    /// </summary>
     private sealed class ChannelWriterAdapter(ChannelWriter<ImageStreamMessage> writer) : IAsyncStreamWriter<ImageStreamMessage>
     {
         public WriteOptions? WriteOptions { get; set; }
 
-        public Task WriteAsync(ImageStreamMessage message) => writer.WriteAsync(message).AsTask();
+        public Task WriteAsync(ImageStreamMessage message) =>
+            writer.WriteAsync(ImageStreamMessage.Parser.ParseFrom(message.ToByteArray())).AsTask();
     }
 }

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using Migrate.Engine.Interop;
+
+namespace Migrate.Engine.Criu;
+
+/// <summary>How a lazy-pages daemon ended.</summary>
+public sealed record LazyPagesOutcome(bool Complete, DateTimeOffset EndedAt, IReadOnlyList<string> Errors);
+
+/// <summary>
+/// A supervised <c>criu lazy-pages</c> daemon: it serves a lazily restored
+/// process's memory from local images through userfaultfd, copies the rest in
+/// the background, and exits 0 once every page is in (criu/uffd.c). The
+/// restore finds it through lazy-pages.socket in the shared work directory.
+/// </summary>
+public sealed class CriuLazyPages : IAsyncDisposable
+{
+    private const string SocketName = "lazy-pages.socket";
+    private const string LogName = "criu-lazy-pages.log";
+
+    private readonly Process _process;
+    private readonly string _logPath;
+    private readonly TimeProvider _time;
+
+    private CriuLazyPages(Process process, string logPath, TimeProvider time)
+    {
+        _process = process;
+        _logPath = logPath;
+        _time = time;
+        Completion = WatchAsync();
+    }
+
+    /// <summary>Ends when the daemon exits; says whether every page was served.</summary>
+    public Task<LazyPagesOutcome> Completion { get; }
+
+    /// <summary>Starts the daemon and returns once it accepts restores.</summary>
+    public static async Task<CriuLazyPages> StartAsync(
+        CriuSettings settings, string imagesDirectory, string workDirectory, TimeProvider time, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(workDirectory);
+        var socket = Path.Combine(workDirectory, SocketName);
+        File.Delete(socket);
+        var start = new ProcessStartInfo(settings.CriuPath)
+        {
+            ArgumentList = { "lazy-pages", "--images-dir", imagesDirectory, "--work-dir", workDirectory, "--log-file", LogName, "-v4" },
+            UseShellExecute = false,
+        };
+        foreach (var (name, value) in settings.Environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        Process process;
+        await CriuSwrk.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {settings.CriuPath} lazy-pages");
+            ChildReaper.TrackSpawned(process.Id);
+        }
+        finally
+        {
+            CriuSwrk.SpawnGate.Release();
+        }
+
+        var daemon = new CriuLazyPages(process, Path.Combine(workDirectory, LogName), time);
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(30);
+        while (!File.Exists(socket))
+        {
+            if (daemon.Completion.IsCompleted || time.GetUtcNow() > deadline)
+            {
+                await daemon.DisposeAsync().ConfigureAwait(false);
+                var errors = CriuLog.ErrorLines(daemon._logPath);
+                throw new CriuException("lazy-pages", "the daemon did not start listening", errors, daemon._logPath);
+            }
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+        return daemon;
+    }
+
+    private async Task<LazyPagesOutcome> WatchAsync()
+    {
+        await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        ChildReaper.ForgetSpawned(_process.Id);
+        bool complete = _process.ExitCode == 0;
+        return new LazyPagesOutcome(complete, _time.GetUtcNow(), complete ? [] : CriuLog.ErrorLines(_logPath));
+    }
+
+    /// <summary>Stops the daemon if it still runs (the restore failed or was aborted).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+        }
+        await Completion.ConfigureAwait(false);
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,18 @@
+using Migrate.Engine.Images.Proto;
+
+namespace Migrate.Engine.Images;
+
+/// <summary>stats-dump: what CRIU's dump or pre-dump scanned and wrote.</summary>
+public static class DumpStatsImage
+{
+    public const string FileName = "stats-dump";
+
+    public static DumpStatsEntry Read(string imagesDirectory)
+    {
+        var path = Path.Combine(imagesDirectory, FileName);
+        var reader = ImageReader.Open(File.ReadAllBytes(path), ImageMagic.Stats, path);
+        return reader.TryRead(StatsEntry.Parser, out var stats) && stats.Dump is { } dump
+            ? dump
+            : throw new InvalidDataException($"{path}: no dump statistics");
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json.Serialization;
+using Migrate.Engine.Criu;
+using Migrate.Protocol;
+
+namespace Migrate.Engine.Memory;
+
+public enum PrecopyMode
+{
+    [JsonStringEnumMemberName("off")]
+    Off,
+
+    [JsonStringEnumMemberName("softDirty")]
+    SoftDirty,
+
+    [JsonStringEnumMemberName("contentHash")]
+    ContentHash,
+}
+
+/// <summary>One pre-copy round, as the report shows it.</summary>
+public sealed record RoundStats(
+    int Round, long PagesScanned, long DirtyPages, long SentPages, long ZeroPages, long BytesRaw, long BytesOnWire, double DurationMs)
+{
+    public double CompressionRatio => BytesOnWire > 0 ? BytesRaw / (double)BytesOnWire : 0;
+
+    /// <summary>Raw bytes moved per second of the round.</summary>
+    public double ThroughputBytesPerSecond => DurationMs > 0 ? BytesRaw / (DurationMs / 1000) : 0;
+}
+
+/// <summary>What the final freeze sent besides the image files, and what the target must do with it.</summary>
+public sealed record FinalPages(
+    long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire,
+    IReadOnlySet<string> RebuiltFiles, IReadOnlyList<PagesRebuild> Rebuild, string? ParentSet)
+{
+    public static readonly FinalPages None = new(0, 0, 0, 0, new HashSet<string>(), [], null);
+}
+
+/// <summary>
+/// Finds the memory a process changed since the last round and gets it to
+/// the target, while the process runs; then makes the final freeze send only
+/// what the target still lacks.
+/// </summary>
+public interface IMemoryTracker
+{
+    PrecopyMode Mode { get; }
+
+    /// <summary>One pre-copy round while the process runs.</summary>
+    Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+
+    /// <summary>The final dump, adjusted to this tracker (parent images, memory tracking).</summary>
+    CriuDump FinalDump(CriuDump dump);
+
+    /// <summary>After the final dump, sends the pages the target lacks and says what else it needs.</summary>
+    Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+}
+
+/// <summary>No pre-copy: the final dump carries all memory.</summary>
+public sealed class NoTracker : IMemoryTracker
+{
+    public PrecopyMode Mode => PrecopyMode.Off;
+
+    public Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("pre-copy is off");
+
+    public CriuDump FinalDump(CriuDump dump) => dump;
+
+    public Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+        Task.FromResult(FinalPages.None);
+}

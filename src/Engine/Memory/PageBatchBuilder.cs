@@ -1,0 +1,98 @@
+using System.Buffers;
+using System.IO.Hashing;
+
+namespace Migrate.Engine.Memory;
+
+/// <summary>How many pages a sift looked at and what it found.</summary>
+public record struct SiftCounts(long Scanned, long Changed, long Zero)
+{
+    public static SiftCounts operator +(SiftCounts a, SiftCounts b) =>
+        new(a.Scanned + b.Scanned, a.Changed + b.Changed, a.Zero + b.Zero);
+}
+
+/// <summary>
+/// Collects one task's changed pages for one batch. Pages are read straight
+/// into the free tail of the batch buffer, then <see cref="Sift"/> keeps those
+/// the target lacks and moves them down over the ones it already holds: a
+/// first round, where every page is new, copies nothing twice, and no page
+/// causes an allocation.
+/// </summary>
+public sealed class PageBatchBuilder : IDisposable
+{
+    public const int MaxPages = 256;
+    public const int MaxZeroPages = 16384;
+
+    private byte[] _pages = ArrayPool<byte>.Shared.Rent(MaxPages * PageSize.Bytes);
+    private ulong[] _addresses = ArrayPool<ulong>.Shared.Rent(MaxPages);
+
+    public PageBatchBuilder(int pid) => Pid = pid;
+
+    public int Pid { get; }
+
+    public int Count { get; private set; }
+
+    public List<ulong> ZeroAddresses { get; } = [];
+
+    public ReadOnlyMemory<byte> Pages => _pages.AsMemory(0, Count * PageSize.Bytes);
+
+    public ReadOnlySpan<ulong> Addresses => _addresses.AsSpan(0, Count);
+
+    public int FreePages => MaxPages - Count;
+
+    public bool IsFull => Count == MaxPages || ZeroAddresses.Count >= MaxZeroPages;
+
+    public bool IsEmpty => Count == 0 && ZeroAddresses.Count == 0;
+
+    /// <summary>Where the next pages are to be read: room for <see cref="FreePages"/> pages.</summary>
+    public Span<byte> Free => _pages.AsSpan(Count * PageSize.Bytes, FreePages * PageSize.Bytes);
+
+    /// <summary>
+    /// Takes the <paramref name="pages"/> pages just read into <see cref="Free"/>,
+    /// for consecutive addresses from <paramref name="firstAddress"/>, and keeps
+    /// those whose content differs from what <paramref name="held"/> records.
+    /// </summary>
+    public SiftCounts Sift(ulong firstAddress, int pages, PageHashes held)
+    {
+        if (pages > FreePages)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pages), pages, $"only {FreePages} pages fit");
+        }
+        long changed = 0, zero = 0;
+        int kept = Count;
+        for (int i = 0; i < pages; i++)
+        {
+            var page = _pages.AsSpan((Count + i) * PageSize.Bytes, PageSize.Bytes);
+            ulong address = firstAddress + ((ulong)i << PageSize.Shift);
+            var hash = XxHash128.HashToUInt128(page);
+            if (!held.Update(address, hash))
+            {
+                continue;
+            }
+            changed++;
+            if (hash == PageHashes.ZeroPage && !page.ContainsAnyExcept((byte)0))
+            {
+                ZeroAddresses.Add(address);
+                zero++;
+                continue;
+            }
+            if (kept != Count + i)
+            {
+                page.CopyTo(_pages.AsSpan(kept * PageSize.Bytes, PageSize.Bytes));
+            }
+            _addresses[kept++] = address;
+        }
+        Count = kept;
+        return new SiftCounts(pages, changed, zero);
+    }
+
+    public void Dispose()
+    {
+        if (_pages.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_pages);
+            ArrayPool<ulong>.Shared.Return(_addresses);
+            _pages = [];
+            _addresses = [];
+        }
+    }
+}

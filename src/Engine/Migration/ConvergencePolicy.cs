@@ -1,0 +1,69 @@
+using System.Text.Json.Serialization;
+using Migrate.Engine.Memory;
+
+namespace Migrate.Engine.Migration;
+
+public enum PrecopyStop
+{
+    /// <summary>The predicted final transfer fits the downtime target.</summary>
+    [JsonStringEnumMemberName("converged")]
+    Converged,
+
+    /// <summary>The rounds ran out.</summary>
+    [JsonStringEnumMemberName("maxRounds")]
+    MaxRounds,
+
+    /// <summary>A round shrank the dirty set by less than 10%: the process writes faster than we send.</summary>
+    [JsonStringEnumMemberName("notConverging")]
+    NotConverging,
+
+    /// <summary>Pre-copy was off.</summary>
+    [JsonStringEnumMemberName("off")]
+    Off,
+}
+
+/// <summary>
+/// Decides after each pre-copy round whether to go on. Pre-copy ends at the
+/// first of: the last round's dirty bytes, at the throughput that round
+/// measured, would fit the downtime target; the rounds ran out; a round
+/// shrank the dirty set by less than <see cref="MinimumShrink"/>.
+/// </summary>
+public sealed record ConvergencePolicy(int MaxRounds, TimeSpan DowntimeTarget)
+{
+    public const double MinimumShrink = 0.10;
+
+    /// <summary>The reason to stop after <paramref name="rounds"/>, or null to run another round.</summary>
+    public PrecopyStop? Decide(IReadOnlyList<RoundStats> rounds)
+    {
+        if (rounds.Count == 0)
+        {
+            return null;
+        }
+        var last = rounds[^1];
+        if (PredictFinalTransfer(last) <= DowntimeTarget)
+        {
+            return PrecopyStop.Converged;
+        }
+        if (rounds.Count >= MaxRounds)
+        {
+            return PrecopyStop.MaxRounds;
+        }
+        if (rounds.Count >= 2 && last.DirtyPages > rounds[^2].DirtyPages * (1 - MinimumShrink))
+        {
+            return PrecopyStop.NotConverging;
+        }
+        return null;
+    }
+
+    /// <summary>How long the last round's dirty pages would take to send at its throughput.</summary>
+    public static TimeSpan PredictFinalTransfer(RoundStats round)
+    {
+        double dirtyBytes = round.DirtyPages * (double)PageSize.Bytes;
+        if (dirtyBytes == 0)
+        {
+            return TimeSpan.Zero;
+        }
+        double throughput = round.ThroughputBytesPerSecond;
+        return throughput > 0 ? TimeSpan.FromSeconds(dirtyBytes / throughput) : TimeSpan.MaxValue;
+    }
+}
