@@ -24,6 +24,8 @@ packages=(
   libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
   libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev
   iproute2 util-linux procps
+  # nft removes the network-lock table a --tcp-established dump leaves behind.
+  nftables
 )
 
 install_packages() {

@@ -58,7 +58,8 @@ public sealed record ConvergencePolicy(int MaxRounds, TimeSpan DowntimeTarget)
     /// <summary>How long the last round's dirty pages would take to send at its throughput.</summary>
     public static TimeSpan PredictFinalTransfer(RoundStats round)
     {
-        double dirtyBytes = round.DirtyPages * (double)PageSize.Bytes;
+        // Zero pages travel as markers: only pages with content cost time.
+        double dirtyBytes = (round.DirtyPages - round.ZeroPages) * (double)PageSize.Bytes;
         if (dirtyBytes == 0)
         {
             return TimeSpan.Zero;
