@@ -181,6 +181,44 @@ public sealed class PrecopyTests(Workloads workloads)
         Assert.DoesNotContain("CRIU-", await NftTablesAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_lazy_pages_daemon_that_dies_is_never_silent()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        // Large enough that the daemon is still copying pages when the restore returns.
+        using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: 512, hotMiB: 4, rateMiBPerSecond: 20);
+
+        var migration = Migrate(target, dirtier.Pid, "--precopy", "off");
+        // Kill the daemon the moment the target has restored its stopped copy.
+        await Eventually.WaitAsync(() => target.Output.Contains("lazily, stopped", StringComparison.Ordinal) || migration.IsCompleted,
+            "the target to restore lazily");
+        var daemons = target.Guests()
+            .Where(pid => ProcFs.CommandLine(pid).Contains("lazy-pages", StringComparison.Ordinal) && ProcFs.State(pid) != 'Z')
+            .ToList();
+        daemons.ForEach(ProcFs.Kill);
+        var result = await migration;
+
+        var report = result.Report!.Value;
+        if (daemons.Count == 0)
+        {
+            // It had served every page already: nothing was lost.
+            Assert.True(result.ExitCode == 0, result.ToString());
+            await dirtier.VerifyEveryPageAsync();
+        }
+        else if (result.ExitCode == 0)
+        {
+            // Killed before the resume: the target restored again with all memory, and says so.
+            Assert.Contains("restored again", report.GetProperty("restoreNote").GetString(), StringComparison.Ordinal);
+            await dirtier.VerifyEveryPageAsync();
+        }
+        else
+        {
+            // Killed after the resume: the report says the memory may be corrupt.
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Contains("lazy-pages", report.GetProperty("processState").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     private static Task<MigrateResult> Migrate(TargetAgent target, int pid, params string[] options) =>
         MigrateCli.RunAsync(["--to", target.Address, "--token-file", target.TokenFile, .. options, pid.ToString()]);
 

@@ -32,6 +32,12 @@ public sealed class CriuLazyPages : IAsyncDisposable
     /// <summary>Ends when the daemon exits; says whether every page was served.</summary>
     public Task<LazyPagesOutcome> Completion { get; }
 
+    /// <summary>
+    /// The daemon has exited without serving every page. Asks the kernel now,
+    /// rather than waiting for <see cref="Completion"/> to be scheduled.
+    /// </summary>
+    public bool HasFailed => _process.HasExited && _process.ExitCode != 0;
+
     /// <summary>Starts the daemon and returns once it accepts restores.</summary>
     public static async Task<CriuLazyPages> StartAsync(
         CriuSettings settings, string imagesDirectory, string workDirectory, TimeProvider time, CancellationToken cancellationToken)

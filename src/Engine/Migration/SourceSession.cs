@@ -255,6 +255,11 @@ public sealed partial class SourceSession(
             _timeline.Resume = Now();
             _context.Final.ResumeMs = _timeline.Resume.Value - _timeline.RestoreEnd!.Value;
             _context.RestoredPid = reply.RootPid;
+            if (reply.RestoredAgain.Length > 0)
+            {
+                _context.LazyRestore = false;
+                _context.RestoreNote = reply.RestoredAgain;
+            }
             Progress?.Report(new MigrationProgress(MigrationStage.Resumed));
         }
         catch (RpcException e)
@@ -272,7 +277,8 @@ public sealed partial class SourceSession(
             if (!pages.Complete)
             {
                 return Report(MigrationOutcome.Failed,
-                    running + ", but its lazy-pages daemon failed before every page arrived: the process may hang or crash on a missing page",
+                    running + ", but its lazy-pages daemon failed after the resume, before every page arrived: pages not yet copied " +
+                    "read as zeros, so its memory may be corrupt; the target keeps the images to restore it again",
                     pages.Error);
             }
         }

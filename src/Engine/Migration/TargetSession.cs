@@ -58,6 +58,8 @@ public sealed partial class TargetSession : IAsyncDisposable
     private bool _pagesIncomplete;
     private StoppedTasks? _restored;
     private CriuLazyPages? _lazyPages;
+    private RestoreOptions? _restoreOptions;
+    private string? _images;
     private DateTimeOffset? _resumedAt;
     private CommitReply? _commit;
     private long _bytesStored;
@@ -164,34 +166,55 @@ public sealed partial class TargetSession : IAsyncDisposable
         {
             reply.LazyPagesNote = "this target's kernel or CRIU cannot restore lazily (userfaultfd), so memory was loaded before the resume";
         }
-        clock.Restart();
+        _restoreOptions = request.Options ?? new RestoreOptions();
+        _images = images;
+        var (rootPid, restored) = await RestoreStoppedAsync(lazy, reply.Timings, cancellationToken).ConfigureAwait(false);
+        _restored = restored;
+        State = TargetSessionState.RestoredStopped;
+        reply.RootPid = rootPid;
+        reply.Pids.AddRange(restored.Pids);
+        reply.LazyPages = lazy;
+        LogRestored(_logger, Id, rootPid, restored.Pids.Count, lazy ? "lazily" : "eagerly");
+        return reply;
+    }
+
+    /// <summary>
+    /// Restores the received images with the tasks left stopped, and checks
+    /// they are. With <paramref name="lazy"/>, a lazy-pages daemon serves the
+    /// memory. Times the restore and the check into <paramref name="timings"/>.
+    /// </summary>
+    private async Task<(int RootPid, StoppedTasks Tasks)> RestoreStoppedAsync(
+        bool lazy, Google.Protobuf.Collections.RepeatedField<StageTiming> timings, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
         if (lazy)
         {
-            _lazyPages = await CriuLazyPages.StartAsync(_criu.Settings, images, Directory, _time, cancellationToken).ConfigureAwait(false);
+            _lazyPages = await CriuLazyPages.StartAsync(_criu.Settings, _images!, Directory, _time, cancellationToken).ConfigureAwait(false);
         }
         var restore = new CriuRestore
         {
-            ImagesDirectory = images,
+            ImagesDirectory = _images!,
             WorkDirectory = Directory,
-            ShellJob = request.Options?.ShellJob ?? false,
-            TcpEstablished = request.Options?.TcpEstablished ?? false,
+            ShellJob = _restoreOptions!.ShellJob,
+            TcpEstablished = _restoreOptions.TcpEstablished,
             LazyPages = lazy,
             LeaveStopped = true,
         };
+        int rootPid;
         try
         {
-            reply.RootPid = await _criu.RestoreAsync(restore, onNotify: null, cancellationToken).ConfigureAwait(false);
+            rootPid = await _criu.RestoreAsync(restore, onNotify: null, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             await StopLazyPagesAsync().ConfigureAwait(false);
             throw;
         }
-        reply.Timings.Add(new StageTiming { Stage = "restore", Milliseconds = clock.Elapsed.TotalMilliseconds });
+        timings.Add(new StageTiming { Stage = "restore", Milliseconds = clock.Elapsed.TotalMilliseconds });
 
         clock.Restart();
         // CRIU restores the PIDs its images name; pin them while they are stopped.
-        var restored = StoppedTasks.Pin(ProcessTreeImage.Pids(images));
+        var restored = StoppedTasks.Pin(ProcessTreeImage.Pids(_images!));
         try
         {
             await VerifyStoppedAsync(restored, cancellationToken).ConfigureAwait(false);
@@ -203,13 +226,8 @@ public sealed partial class TargetSession : IAsyncDisposable
             await StopLazyPagesAsync().ConfigureAwait(false);
             throw;
         }
-        reply.Timings.Add(new StageTiming { Stage = "verify", Milliseconds = clock.Elapsed.TotalMilliseconds });
-        _restored = restored;
-        State = TargetSessionState.RestoredStopped;
-        reply.Pids.AddRange(restored.Pids);
-        reply.LazyPages = lazy;
-        LogRestored(_logger, Id, reply.RootPid, restored.Pids.Count, lazy ? "lazily" : "eagerly");
-        return reply;
+        timings.Add(new StageTiming { Stage = "verify", Milliseconds = clock.Elapsed.TotalMilliseconds });
+        return (rootPid, restored);
     }
 
     /// <summary>Resumes the restored tasks. Repeating a Commit returns the first answer.</summary>
@@ -222,9 +240,15 @@ public sealed partial class TargetSession : IAsyncDisposable
         }
         RequireState(TargetSessionState.RestoredStopped, "commit");
         var clock = Stopwatch.StartNew();
+        string restoredAgain = "";
+        if (_lazyPages is { HasFailed: true } failed)
+        {
+            await RestoreAgainEagerlyAsync(await failed.Completion.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            restoredAgain = "the lazy-pages daemon died before the resume, so the target restored again with all memory loaded";
+        }
         _restored!.Resume();
         _resumedAt = _time.GetUtcNow();
-        _commit = new CommitReply { RootPid = _restored.Pids[0], ResumeMs = clock.Elapsed.TotalMilliseconds };
+        _commit = new CommitReply { RootPid = _restored.Pids[0], ResumeMs = clock.Elapsed.TotalMilliseconds, RestoredAgain = restoredAgain };
         State = TargetSessionState.Resumed;
         LogCommitted(_logger, Id, _commit.RootPid);
         if (_lazyPages is { } lazy)
@@ -282,6 +306,25 @@ public sealed partial class TargetSession : IAsyncDisposable
         return killed;
     }
 
+    /// <summary>
+    /// The lazy-pages daemon died while the copy waited for its commit: pages it
+    /// had not copied yet would read as zeros once the process ran (the kernel
+    /// drops a userfaultfd's ranges with its last owner). The source copy is
+    /// already gone, but the images are whole: kill the copy and restore them
+    /// again with all memory loaded.
+    /// </summary>
+    private async Task RestoreAgainEagerlyAsync(LazyPagesOutcome failure, CancellationToken cancellationToken)
+    {
+        LogLazyPagesDiedBeforeResume(_logger, Id, string.Join("; ", failure.Errors));
+        _restored!.Kill(KillTimeout);
+        _restored.Dispose();
+        _restored = null;
+        // The killed tasks hold their PIDs until reaped, and the restore needs them.
+        Interop.ChildReaper.ReapExited();
+        await StopLazyPagesAsync().ConfigureAwait(false);
+        (_, _restored) = await RestoreStoppedAsync(lazy: false, new Google.Protobuf.Collections.RepeatedField<StageTiming>(), cancellationToken).ConfigureAwait(false);
+    }
+
     private void RebuildPages(string images, IEnumerable<PagesRebuild> rebuilds)
     {
         foreach (var rebuild in rebuilds)
@@ -331,7 +374,7 @@ public sealed partial class TargetSession : IAsyncDisposable
         }
         else
         {
-            LogLazyPagesFailed(_logger, Id, string.Join("; ", outcome.Errors));
+            LogLazyPagesFailed(_logger, Id, Directory, string.Join("; ", outcome.Errors));
         }
     }
 
@@ -403,8 +446,12 @@ public sealed partial class TargetSession : IAsyncDisposable
     private static partial void LogAborted(ILogger logger, string sessionId, string reason, int killed);
 
     [LoggerMessage(Level = LogLevel.Error,
-        Message = "Session {SessionId}: the lazy-pages daemon failed before every page arrived; the resumed process may hang or crash on a missing page: {Errors}")]
-    private static partial void LogLazyPagesFailed(ILogger logger, string sessionId, string errors);
+        Message = "Session {SessionId}: the lazy-pages daemon failed after the resume, before every page arrived: pages it had not copied read as zeros, so the process's memory may be corrupt. Its images stay in {Directory}. {Errors}")]
+    private static partial void LogLazyPagesFailed(ILogger logger, string sessionId, string directory, string errors);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Session {SessionId}: the lazy-pages daemon died before the resume ({Errors}); restoring again with all memory loaded")]
+    private static partial void LogLazyPagesDiedBeforeResume(ILogger logger, string sessionId, string errors);
 }
 
 /// <summary>A call came in a state of the session where it makes no sense.</summary>

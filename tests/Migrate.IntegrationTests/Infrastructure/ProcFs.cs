@@ -72,6 +72,32 @@ internal static class ProcFs
         }
     }
 
+    /// <summary>The command line, arguments joined by spaces; empty if the process is gone.</summary>
+    public static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Sends SIGKILL to a process the test found by its own PID.</summary>
+    public static void Kill(int pid)
+    {
+        try
+        {
+            System.Diagnostics.Process.GetProcessById(pid).Kill();
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+    }
+
     public static IReadOnlyList<int> Children(int pid)
     {
         var children = new List<int>();

@@ -1,0 +1,45 @@
+using BenchmarkDotNet.Attributes;
+using Migrate.Engine.Memory;
+
+namespace Migrate.Benchmarks;
+
+/// <summary>
+/// Round 1 of a content-hash pre-copy: <see cref="PageBatchBuilder.Sift"/> of
+/// 64 MiB tasks into an empty <see cref="PageHashes"/> that grows to hold every
+/// page; each zero page is split off and the pages behind it move down.
+/// </summary>
+/// <remarks>
+/// A sift that keeps pages fills its builder, so each invocation needs builders
+/// freshly filled by the iteration setup: one invocation per iteration, of four
+/// tasks so that it lasts long enough to time well.
+/// </remarks>
+[MemoryDiagnoser]
+[InvocationCount(1)]
+public class FirstRoundSiftBenchmarks
+{
+    private const int Tasks = 4;
+
+    private byte[] _memory = [];
+    private PageBatchBuilder[][] _tasks = [];
+
+    [GlobalSetup]
+    public void Setup() => _memory = HeapLikeData.Create(TaskMemory.Bytes, seed: 1);
+
+    [IterationSetup]
+    public void ReadTasks() => _tasks = [.. Enumerable.Range(0, Tasks).Select(task => TaskMemory.ReadInto(_memory, pid: 4242 + task))];
+
+    [IterationCleanup]
+    public void DisposeTasks() => TaskMemory.Dispose(_tasks.SelectMany(builders => builders));
+
+    [Benchmark(OperationsPerInvoke = Tasks * TaskMemory.Pages)]
+    [BytesPerOperation(PageSize.Bytes)]
+    public long SiftFirstRound()
+    {
+        long changed = 0;
+        foreach (var builders in _tasks)
+        {
+            changed += TaskMemory.Sift(builders, new PageHashes());
+        }
+        return changed;
+    }
+}
