@@ -5,6 +5,7 @@ using Migrate.Source.Commands;
 
 var root = new RootCommand("migrate: live-migrate a running Linux process to another host with CRIU");
 new MigrateCommand().AddTo(root);
+root.Subcommands.Add(new CheckCommand().Build());
 root.Subcommands.Add(SessionCommands.Commit());
 root.Subcommands.Add(SessionCommands.Abort());
 

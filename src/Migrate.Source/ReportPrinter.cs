@@ -53,6 +53,10 @@ internal static class ReportPrinter
             double ratio = report.BytesOnWire > 0 ? report.BytesRaw / (double)report.BytesOnWire : 0;
             output.WriteLine($"  transferred  {Units.Bytes(report.BytesRaw)} in all, {Units.Bytes(report.BytesOnWire)} on the wire ({ratio:0.0}x)");
         }
+        foreach (var check in report.Checks.Where(check => check.Result != "pass"))
+        {
+            output.WriteLine($"  check        {check.Name}: {check.Result}: {check.Detail}{(check.Remedy is { } remedy ? $" ({remedy})" : "")}");
+        }
         if (report.Source is { } source && report.Target is { } target)
         {
             output.WriteLine($"  hosts        {Host(source)} -> {Host(target)}");

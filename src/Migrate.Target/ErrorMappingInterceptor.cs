@@ -1,5 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Google.Protobuf;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration;
 using Migrate.Engine.Transfer;
@@ -38,12 +40,19 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
     private RpcException Refuse(ServerCallContext context, Status status, Exception e)
     {
         LogRefused(logger, context.Method, status.StatusCode, status.Detail);
-        return new RpcException(status, e.Message);
+        var trailers = new Metadata();
+        if (e is CheckFailedException failed)
+        {
+            // The source's report names the check that refused.
+            trailers.Add(SourceSession.CheckTrailer, failed.Check.ToByteArray());
+        }
+        return new RpcException(status, trailers, e.Message);
     }
 
     internal static Status? ToStatus(Exception e) => e switch
     {
         SessionNotFoundException => new Status(StatusCode.NotFound, e.Message),
+        CheckFailedException => new Status(StatusCode.FailedPrecondition, e.Message),
         InvalidSessionStateException => new Status(StatusCode.FailedPrecondition, e.Message),
         TransferRejectedException rejected => new Status(rejected.Reason switch
         {

@@ -30,6 +30,9 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         });
     }
 
+    public override Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context) =>
+        sessions.Get(request.SessionId).PreflightAsync(request, context.CancellationToken);
+
     public override async Task<PageStreamSummary> SendPages(IAsyncStreamReader<PageStreamMessage> requestStream, ServerCallContext context)
     {
         var token = context.CancellationToken;

@@ -119,7 +119,7 @@ public sealed class OneShotMigrationTests(Workloads workloads)
     {
         // CRIU's own fault injection: FI_POST_RESTORE fails the restore after
         // the tasks exist (criu/include/fault-injection.h), so CRIU must kill them.
-        await using var target = await TargetAgent.StartAsync(new Dictionary<string, string> { ["CRIU_FAULT"] = "6" });
+        await using var target = await TargetAgent.StartAsync(environment: new Dictionary<string, string> { ["CRIU_FAULT"] = "6" });
         using var counter = await Counter.StartAsync(workloads, bufferMiB: 4);
 
         var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, counter.Pid.ToString());

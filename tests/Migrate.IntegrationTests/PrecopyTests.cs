@@ -109,7 +109,7 @@ public sealed class PrecopyTests(Workloads workloads)
     [Fact]
     public async Task The_target_rebuilds_criu_s_pages_images_byte_for_byte()
     {
-        await using var target = await TargetAgent.StartAsync(null, "--keep-images");
+        await using var target = await TargetAgent.StartAsync(arguments: ["--keep-images"]);
         using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: 32, hotMiB: 4, rateMiBPerSecond: 20);
         using var source = new TempDirectory("source");
 
@@ -170,7 +170,7 @@ public sealed class PrecopyTests(Workloads workloads)
     public async Task A_rolled_back_migration_keeps_established_tcp_connections_working()
     {
         // CRIU's FI_POST_RESTORE fails the restore on the target after the freeze.
-        await using var target = await TargetAgent.StartAsync(new Dictionary<string, string> { ["CRIU_FAULT"] = "6" });
+        await using var target = await TargetAgent.StartAsync(environment: new Dictionary<string, string> { ["CRIU_FAULT"] = "6" });
         using var server = await EchoServer.StartConnectedAsync(workloads);
 
         var result = await Migrate(target, server.Pid, "--tcp-established");

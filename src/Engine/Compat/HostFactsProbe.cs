@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Migrate.Engine.Criu;
 using Migrate.Protocol;
@@ -10,12 +11,19 @@ public static class HostFactsProbe
     public static async Task<HostFacts> CollectAsync(CriuClient criu, CancellationToken cancellationToken)
     {
         var version = await criu.GetVersionAsync(cancellationToken).ConfigureAwait(false);
+        var features = await criu.CheckFeaturesAsync(cancellationToken).ConfigureAwait(false);
         return new HostFacts
         {
             Hostname = Environment.MachineName,
             KernelRelease = KernelRelease(),
             CriuVersion = version.ToString(),
             Architecture = Architecture(),
+            CriuFeatures = new CriuFeatures { MemoryTracking = features.MemoryTracking, LazyPages = features.LazyPages },
+            CpuinfoImage = Google.Protobuf.ByteString.CopyFrom(await CpuCheck.DescribeAsync(criu, cancellationToken).ConfigureAwait(false)),
+            Vdso = VdsoLayouts.ReadOwn(),
+            UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
+            CapabilityBoundingSet = Capabilities.BoundingSet(),
+            MemoryAvailableBytes = MemoryAvailable(),
         };
     }
 
@@ -28,4 +36,11 @@ public static class HostFactsProbe
         System.Runtime.InteropServices.Architecture.Arm64 => "aarch64",
         var other => other.ToString().ToLowerInvariant(),
     };
+
+    // /proc/meminfo: "MemAvailable:   24307524 kB" (proc(5)).
+    private static ulong MemoryAvailable()
+    {
+        var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal));
+        return line is null ? 0 : ulong.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
 }

@@ -32,6 +32,9 @@ public abstract record CriuAction
     /// <summary>The tasks are left stopped after the action (criu --leave-stopped).</summary>
     public bool LeaveStopped { get; init; } = true;
 
+    /// <summary>The tasks have a [uprobes] area (criu --allow-uprobes; the RPC has no field for it).</summary>
+    public bool AllowUprobes { get; init; }
+
     internal abstract string Name { get; }
 
     internal string LogPath => Path.Combine(WorkDirectory, $"criu-{Name}.log");
@@ -51,8 +54,11 @@ public abstract record CriuAction
         NetworkLock = TcpEstablished ? CriuNetworkLockMethod.Nftables : CriuNetworkLockMethod.Skip,
     };
 
-    internal virtual CriuConfigFile ToConfigFile() =>
-        new CriuConfigFile().Add("work-dir", WorkDirectory).Add("log-file", Path.GetFileName(LogPath));
+    internal virtual CriuConfigFile ToConfigFile()
+    {
+        var config = new CriuConfigFile().Add("work-dir", WorkDirectory).Add("log-file", Path.GetFileName(LogPath));
+        return AllowUprobes ? config.Add("allow-uprobes") : config;
+    }
 }
 
 public sealed record CriuDump : CriuAction
@@ -101,6 +107,14 @@ public sealed record CriuRestore : CriuAction
     }
 }
 
+/// <summary>CRIU's description of the CPU (cpuinfo.img): written by a dump, compared by a check.</summary>
+public sealed record CriuCpuInfo : CriuAction
+{
+    public bool Check { get; init; }
+
+    internal override string Name => Check ? "cpuinfo-check" : "cpuinfo-dump";
+}
+
 /// <summary>What this host's kernel and CRIU can do (criu check --feature).</summary>
 public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages);
 
@@ -122,6 +136,18 @@ public sealed class CriuClient(CriuSettings settings)
     {
         var type = dump.PreDump ? CriuReqType.PreDump : CriuReqType.Dump;
         await RunActionAsync(type, dump, onNotify, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes this host's CPU description into the action's images directory as cpuinfo.img.</summary>
+    public async Task DumpCpuInfoAsync(CriuCpuInfo dump, CancellationToken cancellationToken)
+    {
+        await RunActionAsync(CriuReqType.CpuinfoDump, dump with { Check = false }, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Checks that this CPU can run what the cpuinfo.img in the images directory describes.</summary>
+    public async Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken)
+    {
+        await RunActionAsync(CriuReqType.CpuinfoCheck, check with { Check = true }, null, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<CriuFeatureSet> CheckFeaturesAsync(CancellationToken cancellationToken)

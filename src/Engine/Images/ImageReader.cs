@@ -33,7 +33,7 @@ public ref struct ImageReader
         }
         if (magic != expectedMagic)
         {
-            ThrowHelper.InvalidImage(name, 0, $"magic 0x{magic:x8} where 0x{expectedMagic:x8} was expected");
+            ThrowHelper.InvalidData(name, 0, $"magic 0x{magic:x8} where 0x{expectedMagic:x8} was expected");
         }
         return new ImageReader(image, name, offset);
     }
@@ -53,7 +53,7 @@ public ref struct ImageReader
         uint size = ReadU32(_image, ref _offset, _name, "entry size");
         if (size > _image.Length - _offset)
         {
-            ThrowHelper.InvalidImage(_name, start, $"entry of {size} bytes runs past the end ({_image.Length - _offset} left)");
+            ThrowHelper.InvalidData(_name, start, $"entry of {size} bytes runs past the end ({_image.Length - _offset} left)");
         }
         try
         {
@@ -61,7 +61,7 @@ public ref struct ImageReader
         }
         catch (InvalidProtocolBufferException e)
         {
-            ThrowHelper.InvalidImage(_name, start, $"entry does not parse as {typeof(T).Name}: {e.Message}");
+            ThrowHelper.InvalidData(_name, start, $"entry does not parse as {typeof(T).Name}: {e.Message}");
         }
         _offset += (int)size;
         return true;
@@ -82,7 +82,7 @@ public ref struct ImageReader
     {
         if (image.Length - offset < sizeof(uint))
         {
-            ThrowHelper.InvalidImage(name, offset, $"truncated before the {field}");
+            ThrowHelper.InvalidData(name, offset, $"truncated before the {field}");
         }
         uint value = BinaryPrimitives.ReadUInt32LittleEndian(image[offset..]);
         offset += sizeof(uint);

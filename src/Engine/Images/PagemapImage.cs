@@ -31,7 +31,7 @@ public sealed record PagemapImage(uint PagesId, IReadOnlyList<PagemapRun> Runs)
         var reader = ImageReader.Open(File.ReadAllBytes(path), ImageMagic.Pagemap, path);
         if (!reader.TryRead(PagemapHead.Parser, out var head))
         {
-            ThrowHelper.InvalidImage(path, 0, "no pagemap head");
+            ThrowHelper.InvalidData(path, 0, "no pagemap head");
         }
         var runs = new List<PagemapRun>();
         while (reader.TryRead(PagemapEntry.Parser, out var entry))

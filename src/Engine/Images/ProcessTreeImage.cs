@@ -14,7 +14,7 @@ public static class ProcessTreeImage
         var entries = reader.ReadAll(PstreeEntry.Parser);
         if (entries.Count == 0)
         {
-            ThrowHelper.InvalidImage(path, 0, "no task in the process tree");
+            ThrowHelper.InvalidData(path, 0, "no task in the process tree");
         }
         return entries;
     }

@@ -48,6 +48,21 @@ public sealed record MigrationTimeline
     public double? LastPage { get; set; }
 }
 
+/// <summary>One check: what it looked at, its result (pass, warn or fail), and what to do about it.</summary>
+public sealed record CheckReport(string Name, string Result, string Detail, string? Remedy)
+{
+    public static CheckReport From(Protocol.CheckResult check) => new(
+        check.Name,
+        check.Verdict switch
+        {
+            Protocol.CheckResult.Types.Verdict.Pass => "pass",
+            Protocol.CheckResult.Types.Verdict.Warn => "warn",
+            _ => "fail",
+        },
+        check.Detail,
+        string.IsNullOrEmpty(check.Remedy) ? null : check.Remedy);
+}
+
 /// <summary>Which pre-copy ran, why it was chosen, and why it stopped.</summary>
 public sealed record PrecopyReport(PrecopyMode Mode, string Reason, PrecopyStop? StopReason = null);
 
@@ -100,6 +115,9 @@ public sealed record MigrationReport
     public required string ProcessState { get; init; }
 
     public string? Error { get; init; }
+
+    /// <summary>Every check made, before the freeze, at it and on the target; a failed one says why the process did not move.</summary>
+    public IReadOnlyList<CheckReport> Checks { get; init; } = [];
 
     public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.MigrationReport);
 }

@@ -1,4 +1,6 @@
+using Migrate.Engine.Compat;
 using Migrate.Engine.Memory;
+using Migrate.Protocol;
 using Migrate.Engine.Transfer;
 
 namespace Migrate.Engine.Migration;
@@ -29,6 +31,7 @@ public sealed partial class SourceSession
             Restore = _timeline.RestoreEnd is null ? null : _context.LazyRestore ? "lazy" : "eager",
             RestoreNote = string.IsNullOrEmpty(_context.RestoreNote) ? null : _context.RestoreNote,
             RestoredPid = outcome == MigrationOutcome.Migrated ? _context.RestoredPid : null,
+            Checks = _context.Checks.Select(CheckReport.From).ToList(),
             ProcessState = processState,
             Error = error,
         };
@@ -48,6 +51,8 @@ public sealed partial class SourceSession
         public bool LazyRestore { get; set; }
         public string? RestoreNote { get; set; }
         public MigrationOutcome? Outcome { get; set; }
+        public PreflightOutcome? Preflight { get; set; }
+        public List<CheckResult> Checks { get; } = [];
     }
 
     /// <summary>The final freeze, measured as it happens.</summary>

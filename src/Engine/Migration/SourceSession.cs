@@ -22,6 +22,10 @@ public sealed record MigrationOptions
     public TimeSpan DowntimeTarget { get; init; } = TimeSpan.FromMilliseconds(300);
     public bool RequireConvergence { get; init; }
     public bool LazyRestore { get; init; } = true;
+    public UprobePolicy Uprobes { get; init; } = UprobePolicy.Refuse;
+
+    /// <summary>How many times a freeze that caught a thread in a dangerous spot is tried.</summary>
+    public int MaxFreezeAttempts { get; init; } = 6;
     public int ChunkBytes { get; init; } = 1 << 20;
     public TimeSpan RestoreTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -65,6 +69,9 @@ public sealed partial class SourceSession(
     CriuClient criu, TargetClient target, MigrationOptions options, TimeProvider time, ILogger logger)
 {
     private const string FinalSet = "final";
+
+    /// <summary>The trailer in which the target names the check that refused a restore.</summary>
+    public const string CheckTrailer = "migrate-check-bin";
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan AbortTimeout = TimeSpan.FromSeconds(15);
 
@@ -116,16 +123,73 @@ public sealed partial class SourceSession(
             throw new MigrationRefusedException(
                 $"the target speaks protocol {handshake.ProtocolVersion}, this migrate speaks {TargetClient.ProtocolVersion}");
         }
-        if (CompatibilityCheck.FindProblem(sourceFacts, handshake.Target) is { } problem)
+        _context.Preflight = await SourcePreflight.RunAsync(
+            _context.Tree, sourceFacts, handshake.Target, target, handshake.SessionId, options.Uprobes, cancellationToken).ConfigureAwait(false);
+        _context.Checks.AddRange(_context.Preflight.Checks);
+        if (_context.Preflight.FirstFailure is { } failure)
         {
-            throw new MigrationRefusedException(problem);
+            throw new MigrationRefusedException($"the {failure.Name} check failed: {failure.Detail}. {failure.Remedy}");
         }
         _timeline.PreflightEnd = Now();
+    }
+
+    /// <summary>Runs the pre-flight checks only (migrate check); freezes nothing and closes the session.</summary>
+    public async Task<MigrationReport> CheckAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PreflightAsync(cancellationToken).ConfigureAwait(false);
+            return Report(MigrationOutcome.Refused, "running on the source, untouched (checks only)");
+        }
+        catch (Exception e) when (e is MigrationRefusedException or RpcException or CriuException or CriuNotFoundException
+                                      or OperationCanceledException or IOException)
+        {
+            return Report(MigrationOutcome.Refused, "running on the source, untouched (checks only)", target.Explain(e));
+        }
+        finally
+        {
+            await AbortTargetAsync("checks only").ConfigureAwait(false);
+        }
     }
 
     private async Task<MigrationReport> FreezeAndMoveAsync(IMemoryTracker tracker, CancellationToken cancellationToken)
     {
         var images = Path.Combine(SessionDirectory, "images", FinalSet);
+        var retries = new List<FreezeHazard>();
+        for (int attempt = 1; ; attempt++)
+        {
+            var outcome = await FreezeOnceAsync(tracker, images, cancellationToken).ConfigureAwait(false);
+            if (outcome.Hazards.Count == 0)
+            {
+                if (retries.Count > 0)
+                {
+                    _context.Checks.Add(Checks.Warn("freeze", $"frozen {attempt} times: {Describe(retries)}"));
+                }
+                return outcome.Report ?? await CommitAsync(images).ConfigureAwait(false);
+            }
+            retries.AddRange(outcome.Hazards);
+            if (attempt == options.MaxFreezeAttempts)
+            {
+                var last = outcome.Hazards[0];
+                _context.Checks.Add(Checks.Fail(last.Check, $"still after {attempt} freezes: {Describe(outcome.Hazards)}",
+                    "migrate again later, when the process is not inside the probed function or the vDSO"));
+                return await RolledBackAsync(new MigrationRefusedException($"the {last.Check} check failed after {attempt} freezes: {last.Detail}"))
+                    .ConfigureAwait(false);
+            }
+            // CRIU resumed the process; let it leave the dangerous spot, a little longer each time.
+            await Task.Delay(TimeSpan.FromMilliseconds(50 << Math.Min(attempt - 1, 5)), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One freeze: a finished migration or roll-back, or the hazards that call for another try.</summary>
+    private sealed record FreezeOutcome(MigrationReport? Report, IReadOnlyList<FreezeHazard> Hazards);
+
+    private async Task<FreezeOutcome> FreezeOnceAsync(IMemoryTracker tracker, string images, CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(images))
+        {
+            Directory.Delete(images, recursive: true);
+        }
         Directory.CreateDirectory(images);
         var dump = tracker.FinalDump(new CriuDump
         {
@@ -134,11 +198,13 @@ public sealed partial class SourceSession(
             WorkDirectory = SessionDirectory,
             ShellJob = options.ShellJob,
             TcpEstablished = options.TcpEstablished,
+            AllowUprobes = HasUprobes,
             LeaveStopped = true,
         });
 
         Progress?.Report(new MigrationProgress(MigrationStage.Dumping));
         Exception? moveFailure = null;
+        IReadOnlyList<FreezeHazard> hazards = [];
         _timeline.FreezeStart = Now();
         try
         {
@@ -152,6 +218,12 @@ public sealed partial class SourceSession(
                         return true;
                     case "post-dump":
                         _timeline.DumpEnd = Now();
+                        hazards = FindHazards(images);
+                        if (hazards.Count > 0)
+                        {
+                            LogFreezeAgain(logger, options.Pid, hazards[0].Detail);
+                            return false;
+                        }
                         try
                         {
                             await MoveToTargetAsync(tracker, images, cancellationToken).ConfigureAwait(false);
@@ -171,10 +243,26 @@ public sealed partial class SourceSession(
         }
         catch (Exception e) when (e is CriuException or CriuProcessExitedException or TimeoutException or OperationCanceledException)
         {
-            return await RolledBackAsync(moveFailure ?? e).ConfigureAwait(false);
+            return hazards.Count > 0 && moveFailure is null
+                ? new FreezeOutcome(null, hazards)
+                : new FreezeOutcome(await RolledBackAsync(moveFailure ?? e).ConfigureAwait(false), []);
         }
-        return await CommitAsync(images).ConfigureAwait(false);
+        return new FreezeOutcome(null, []);
     }
+
+    private bool HasUprobes => _context.Preflight?.UprobeSites.Count > 0 || (_context.Tree?.Pids.Any(UprobeSites.HasUprobesArea) ?? false);
+
+    /// <summary>
+    /// The checks that need the frozen tasks. A process without uprobes whose
+    /// vDSO needs no proxy skips them: they cost it nothing.
+    /// </summary>
+    private IReadOnlyList<FreezeHazard> FindHazards(string images)
+    {
+        var proxified = _context.Preflight?.ProxifiedVdso;
+        return HasUprobes || proxified is not null ? FreezeHazards.Find(images, proxified) : [];
+    }
+
+    private static string Describe(IEnumerable<FreezeHazard> hazards) => string.Join("; ", hazards.Select(h => $"{h.Check}: {h.Detail}"));
 
     private async Task MoveToTargetAsync(IMemoryTracker tracker, string images, CancellationToken cancellationToken)
     {
@@ -201,10 +289,30 @@ public sealed partial class SourceSession(
         {
             SessionId = _context.SessionId,
             Set = FinalSet,
-            Options = new RestoreOptions { ShellJob = options.ShellJob, TcpEstablished = options.TcpEstablished, LazyPages = options.LazyRestore },
+            Options = new RestoreOptions
+            {
+                ShellJob = options.ShellJob,
+                TcpEstablished = options.TcpEstablished,
+                LazyPages = options.LazyRestore,
+                AllowUprobes = HasUprobes,
+            },
         };
         request.Rebuild.AddRange(pages.Rebuild);
-        var restored = await target.RestoreAsync(request, options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+        if (options.Uprobes.Mode == UprobeMode.Strip)
+        {
+            request.StripSites.AddRange(_context.Preflight?.UprobeSites ?? []);
+        }
+        RestoreReply restored;
+        try
+        {
+            restored = await target.RestoreAsync(request, options.RestoreTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.Trailers.GetValueBytes(CheckTrailer) is { } failed)
+        {
+            _context.Checks.Add(CheckResult.Parser.ParseFrom(failed));
+            throw;
+        }
+        _context.Checks.AddRange(restored.Checks);
         _context.Final.RestoreCallMs = time.GetElapsedTime(clock).TotalMilliseconds;
         _context.Final.TargetTimings = restored.Timings.ToDictionary(t => t.Stage, t => t.Milliseconds);
         _context.RestoredPid = restored.RootPid;
@@ -346,6 +454,9 @@ public sealed partial class SourceSession(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration of {Pid} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, int pid, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Freezing {Pid} again: {Hazards}")]
+    private static partial void LogFreezeAgain(ILogger logger, int pid, string hazards);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rolling back the migration of {Pid}: {Reason}")]
     private static partial void LogRollingBack(ILogger logger, int pid, string reason);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
 using Migrate.Engine.Memory;
@@ -47,6 +48,9 @@ public sealed partial class TargetSession : IAsyncDisposable
 {
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>The most files, PIDs or uprobe sites one pre-flight request may list.</summary>
+    private const int MaxPreflightItems = 100_000;
+
     private readonly CriuClient _criu;
     private readonly CriuFeatureSet _features;
     private readonly TargetOptions _options;
@@ -93,6 +97,22 @@ public sealed partial class TargetSession : IAsyncDisposable
     public bool IsSettled => _lazyPages is null || _lazyPages.Completion.IsCompleted;
 
     private long RemainingBytes => _options.MaxSessionBytes - _bytesStored - (_pages?.BytesStored ?? 0);
+
+    /// <summary>The target's pre-flight checks: CPU, files, PIDs and uprobe sites. Freezes nothing.</summary>
+    public async Task<PreflightReply> PreflightAsync(PreflightRequest request, CancellationToken cancellationToken)
+    {
+        using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
+        if (request.Files.Count > MaxPreflightItems || request.Pids.Count > MaxPreflightItems || request.UprobeSites.Count > MaxPreflightItems)
+        {
+            throw new TransferRejectedException(TransferRejection.TooLarge, $"a pre-flight request lists more than {MaxPreflightItems} items");
+        }
+        var reply = new PreflightReply();
+        reply.Checks.Add(await CpuCheck.VerifyAsync(_criu, Source.CpuinfoImage.ToByteArray(), cancellationToken).ConfigureAwait(false));
+        reply.Checks.Add(ProcessFiles.Verify(request.Files));
+        reply.Checks.Add(PidCheck.Verify(request.Pids));
+        reply.Checks.Add(UprobeSites.Verify(request.UprobeSites, strip: request.UprobeMode == "strip"));
+        return reply;
+    }
 
     public async Task<PageStreamSummary> ReceivePagesAsync(IAsyncEnumerable<PageStreamMessage> messages, CancellationToken cancellationToken)
     {
@@ -161,6 +181,13 @@ public sealed partial class TargetSession : IAsyncDisposable
         RebuildPages(images, request.Rebuild);
         reply.Timings.Add(new StageTiming { Stage = "rebuild", Milliseconds = clock.Elapsed.TotalMilliseconds });
 
+        // The images, checked before CRIU is asked to restore them.
+        reply.Checks.Add(Require(PidCheck.Verify(ProcessTreeImage.Pids(images))));
+        if (request.StripSites.Count > 0)
+        {
+            UprobeStrip.Apply(images, request.StripSites);
+        }
+
         bool lazy = request.Options?.LazyPages == true && _features.LazyPages;
         if (request.Options?.LazyPages == true && !lazy)
         {
@@ -169,6 +196,19 @@ public sealed partial class TargetSession : IAsyncDisposable
         _restoreOptions = request.Options ?? new RestoreOptions();
         _images = images;
         var (rootPid, restored) = await RestoreStoppedAsync(lazy, reply.Timings, cancellationToken).ConfigureAwait(false);
+        // The final go or no-go, while the restored tasks are still stopped.
+        if (request.StripSites.Count > 0 && UprobeSites.VerifyStripped(request.StripSites) is var stripped)
+        {
+            if (stripped.Failed())
+            {
+                restored.Kill(KillTimeout);
+                restored.Dispose();
+                await StopLazyPagesAsync().ConfigureAwait(false);
+                throw new CheckFailedException(stripped);
+            }
+            reply.Checks.Add(stripped);
+        }
+        reply.Checks.Add(Checks.Pass("restored", $"{restored.Pids.Count} tasks restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
         _restored = restored;
         State = TargetSessionState.RestoredStopped;
         reply.RootPid = rootPid;
@@ -197,6 +237,7 @@ public sealed partial class TargetSession : IAsyncDisposable
             WorkDirectory = Directory,
             ShellJob = _restoreOptions!.ShellJob,
             TcpEstablished = _restoreOptions.TcpEstablished,
+            AllowUprobes = _restoreOptions.AllowUprobes,
             LazyPages = lazy,
             LeaveStopped = true,
         };
@@ -324,6 +365,8 @@ public sealed partial class TargetSession : IAsyncDisposable
         await StopLazyPagesAsync().ConfigureAwait(false);
         (_, _restored) = await RestoreStoppedAsync(lazy: false, new Google.Protobuf.Collections.RepeatedField<StageTiming>(), cancellationToken).ConfigureAwait(false);
     }
+
+    private static CheckResult Require(CheckResult check) => check.Failed() ? throw new CheckFailedException(check) : check;
 
     private void RebuildPages(string images, IEnumerable<PagesRebuild> rebuilds)
     {

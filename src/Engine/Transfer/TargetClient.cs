@@ -108,6 +108,9 @@ public sealed class TargetClient : IDisposable
         return stats;
     }
 
+    public async Task<PreflightReply> PreflightAsync(PreflightRequest request, CancellationToken cancellationToken) =>
+        await _client.PreflightAsync(request, Options(ShortCall * 4, cancellationToken)).ConfigureAwait(false);
+
     /// <summary>Streams one round of pages; <paramref name="round"/> 0 is the final differences.</summary>
     public async Task<PageStreamStats> SendPagesAsync(
         string sessionId, uint round, PageStreamSender.Scan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken)

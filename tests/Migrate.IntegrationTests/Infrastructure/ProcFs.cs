@@ -72,6 +72,8 @@ internal static class ProcFs
         }
     }
 
+    public static string Executable(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget!;
+
     /// <summary>The command line, arguments joined by spaces; empty if the process is gone.</summary>
     public static string CommandLine(int pid)
     {

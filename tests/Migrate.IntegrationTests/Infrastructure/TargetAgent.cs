@@ -46,17 +46,24 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     }
 
     /// <param name="environment">Extra environment, passed on to CRIU (for example CRIU_FAULT).</param>
-    public static async Task<TargetAgent> StartAsync(IReadOnlyDictionary<string, string>? environment = null, params string[] extraArguments)
+    /// <param name="arguments">Extra arguments for migrate-target.</param>
+    /// <param name="ownPidNamespace">Run in a PID and mount namespace of its own, as another host would be.</param>
+    public static async Task<TargetAgent> StartAsync(
+        IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true)
     {
         var directory = new TempDirectory("target");
-        var start = new ProcessStartInfo("unshare")
+        var start = new ProcessStartInfo(ownPidNamespace ? "unshare" : Repository.MigrateTarget)
         {
-            ArgumentList = { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget,
-                "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", directory.Combine("token") },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in extraArguments)
+        string[] command =
+        [
+            .. ownPidNamespace ? new[] { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget } : [],
+            "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", directory.Combine("token"),
+            .. arguments ?? [],
+        ];
+        foreach (var argument in command)
         {
             start.ArgumentList.Add(argument);
         }
@@ -75,7 +82,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
                 () => ListeningLine().Match(agent.Output) is { Success: true } match ? match.Groups[1].Value : (agent._unshare.HasExited ? throw new InvalidOperationException("migrate-target exited:\n" + agent.Output) : null),
                 "migrate-target to listen");
             agent.Port = int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);
-            agent.AgentPid = ProcFs.Children(agent._unshare.Id).Single();
+            agent.AgentPid = ownPidNamespace ? ProcFs.Children(agent._unshare.Id).Single() : agent._unshare.Id;
             agent.PidNamespace = ProcFs.PidNamespace(agent.AgentPid)!;
             return agent;
         }
@@ -93,6 +100,29 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     /// <summary>Processes in the agent's namespace other than the agent itself.</summary>
     public IReadOnlyList<int> Guests() =>
         ProcFs.ProcessesIn(PidNamespace).Where(p => p.Pid != AgentPid).Select(p => p.Pid).ToList();
+
+    /// <summary>
+    /// Makes the agent's mount namespace show a copy of <paramref name="path"/>:
+    /// the same bytes and modification time, another inode. To uprobes that is
+    /// another host's file: probes registered on the original are not there.
+    /// </summary>
+    public async Task ShadowAsync(string path, Action<byte[]>? change = null)
+    {
+        var copy = _directory.Combine("shadow-" + Path.GetFileName(path));
+        var bytes = await File.ReadAllBytesAsync(path);
+        change?.Invoke(bytes);
+        await File.WriteAllBytesAsync(copy, bytes);
+        File.SetUnixFileMode(copy, File.GetUnixFileMode(path));
+        File.SetLastWriteTimeUtc(copy, File.GetLastWriteTimeUtc(path));
+        using var mount = Process.Start(new ProcessStartInfo("nsenter")
+        {
+            ArgumentList = { "--target", AgentPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--", "mount", "--bind", copy, path },
+            RedirectStandardError = true,
+        })!;
+        var error = await mount.StandardError.ReadToEndAsync();
+        await mount.WaitForExitAsync();
+        Assert.True(mount.ExitCode == 0, $"bind-mounting a copy of {path} into the target's namespace failed: {error}");
+    }
 
     /// <summary>Kills the agent as a crash would: its namespace and everything in it die with it.</summary>
     public void Kill()

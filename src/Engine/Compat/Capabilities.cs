@@ -1,0 +1,63 @@
+using System.Globalization;
+using Migrate.Protocol;
+
+namespace Migrate.Engine.Compat;
+
+/// <summary>
+/// CRIU restores each task's capabilities, and it can only grant those in
+/// the target root's bounding set: a process holding one more fails to
+/// restore ("Unable to restore capabilities"). Measured in ENVIRONMENT.md
+/// with CAP_SYS_RESOURCE between the stock-kernel guest and this host.
+/// </summary>
+public static class Capabilities
+{
+    public const string CheckName = "capabilities";
+
+    // linux/capability.h
+    private static readonly string[] Names =
+    [
+        "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+        "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+        "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+        "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+        "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+        "checkpoint_restore",
+    ];
+
+    /// <summary>The capabilities root can hold on this host.</summary>
+    public static ulong BoundingSet() => Read(Environment.ProcessId, "CapBnd") ?? ulong.MaxValue;
+
+    /// <summary>Fails when a task holds a capability the target's root cannot grant.</summary>
+    public static CheckResult Compare(IEnumerable<int> pids, ulong targetBoundingSet)
+    {
+        foreach (var pid in pids)
+        {
+            ulong held = (Read(pid, "CapPrm") ?? 0) | (Read(pid, "CapEff") ?? 0) | (Read(pid, "CapInh") ?? 0);
+            ulong missing = held & ~targetBoundingSet;
+            if (missing != 0)
+            {
+                var names = string.Join(", ", Enumerable.Range(0, 64).Where(bit => (missing & (1UL << bit)) != 0).Select(Name));
+                return Checks.Fail(CheckName, $"task {pid} holds capabilities the target's root cannot grant: {names}",
+                    $"start the process without them (setpriv --bounding-set -{names.Replace(", ", ",-", StringComparison.Ordinal)}), " +
+                    "or migrate to a host whose root has them");
+            }
+        }
+        return Checks.Pass(CheckName, "the target's root can grant every capability the process holds");
+    }
+
+    private static string Name(int bit) => bit < Names.Length ? "cap_" + Names[bit] : $"capability {bit}";
+
+    // /proc/PID/status: "CapPrm:\t000001ffffffffff", hexadecimal (proc(5)).
+    private static ulong? Read(int pid, string field)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
+            return line is null ? null : ulong.Parse(line[(field.Length + 1)..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+using Migrate.Protocol;
+
+namespace Migrate.Engine.Compat;
+
+/// <summary>Makes the <see cref="CheckResult"/>s every check returns.</summary>
+public static class Checks
+{
+    public static CheckResult Pass(string name, string detail) =>
+        new() { Name = name, Verdict = CheckResult.Types.Verdict.Pass, Detail = detail };
+
+    public static CheckResult Warn(string name, string detail, string remedy = "") =>
+        new() { Name = name, Verdict = CheckResult.Types.Verdict.Warn, Detail = detail, Remedy = remedy };
+
+    public static CheckResult Fail(string name, string detail, string remedy) =>
+        new() { Name = name, Verdict = CheckResult.Types.Verdict.Fail, Detail = detail, Remedy = remedy };
+
+    public static bool Failed(this CheckResult check) => check.Verdict == CheckResult.Types.Verdict.Fail;
+}
+
+/// <summary>A check refused to go on; the migration stops and the report names the check.</summary>
+public sealed class CheckFailedException(CheckResult check) : Exception($"the {check.Name} check failed: {check.Detail}")
+{
+    public CheckResult Check { get; } = check;
+}

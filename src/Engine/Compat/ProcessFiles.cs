@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.IO.Hashing;
+using Migrate.Engine.Memory;
+using Migrate.Protocol;
+
+namespace Migrate.Engine.Compat;
+
+/// <summary>
+/// The files a process tree uses, which must be on the target too: every
+/// file it maps or holds open, its working directory and its executable.
+/// Executables and libraries (files mapped executable) carry a content hash.
+/// </summary>
+public static class ProcessFiles
+{
+    public const string CheckName = "files";
+
+    // fcntl.h: the access mode bits of the open flags.
+    private const int AccessModeMask = 3;
+    private const int ReadOnly = 0;
+
+    public static IReadOnlyList<FileFact> Collect(IEnumerable<int> pids)
+    {
+        var files = new Dictionary<string, FileFact>(StringComparer.Ordinal);
+        foreach (var pid in pids)
+        {
+            foreach (var area in MemoryMap.Read(pid).Where(area => IsPlainPath(area.Path)))
+            {
+                Add(files, area.Path, writable: false, executable: area.Executable);
+            }
+            foreach (var (path, writable) in OpenFiles(pid))
+            {
+                Add(files, path, writable, executable: false);
+            }
+            if (ReadLink($"/proc/{pid}/cwd") is { } cwd && IsPlainPath(cwd))
+            {
+                Add(files, cwd, writable: false, executable: false);
+            }
+        }
+        return files.Values.OrderBy(file => file.Path, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>On the target: every file is there, the same; the first that is not is named.</summary>
+    public static CheckResult Verify(IEnumerable<FileFact> facts)
+    {
+        int count = 0;
+        foreach (var fact in facts)
+        {
+            count++;
+            if (Mismatch(fact) is { } problem)
+            {
+                return Checks.Fail(CheckName, problem,
+                    "make the file the same on the target (same content, size and modification time), or share the file system");
+            }
+        }
+        return Checks.Pass(CheckName, $"{count} files and directories the process uses are the same on the target");
+    }
+
+    private static string? Mismatch(FileFact fact)
+    {
+        if (!IsPlainPath(fact.Path))
+        {
+            return $"refused path '{fact.Path}'";
+        }
+        FileSystemInfo info = fact.Directory ? new DirectoryInfo(fact.Path) : new FileInfo(fact.Path);
+        if (!info.Exists)
+        {
+            return $"{fact.Path} is missing on the target";
+        }
+        if (fact.Directory || fact.Writable)
+        {
+            // A file open for writing changes while the process runs; CRIU checks its size at restore.
+            return null;
+        }
+        var file = (FileInfo)info;
+        if ((ulong)file.Length != fact.Size)
+        {
+            return $"{fact.Path} is {file.Length} bytes on the target, {fact.Size} on the source";
+        }
+        if (ModificationNs(file) != fact.MtimeNs)
+        {
+            return $"{fact.Path} was modified at {Describe(ModificationNs(file))} on the target, {Describe(fact.MtimeNs)} on the source";
+        }
+        if (fact.ContentHash.Length > 0 && !fact.ContentHash.Span.SequenceEqual(Hash(fact.Path)))
+        {
+            return $"{fact.Path} has other content on the target";
+        }
+        return null;
+    }
+
+    private static void Add(Dictionary<string, FileFact> files, string path, bool writable, bool executable)
+    {
+        if (files.TryGetValue(path, out var known))
+        {
+            known.Writable |= writable;
+            if (executable && known.ContentHash.IsEmpty && !known.Directory)
+            {
+                known.ContentHash = Google.Protobuf.ByteString.CopyFrom(Hash(path));
+            }
+            return;
+        }
+        FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
+        if (!info.Exists)
+        {
+            return; // gone since the process opened it; CRIU keeps such files in the images
+        }
+        var fact = new FileFact { Path = path, Writable = writable, Directory = info is DirectoryInfo };
+        if (info is FileInfo file)
+        {
+            fact.Size = (ulong)file.Length;
+            fact.MtimeNs = ModificationNs(file);
+            if (executable)
+            {
+                fact.ContentHash = Google.Protobuf.ByteString.CopyFrom(Hash(path));
+            }
+        }
+        files[path] = fact;
+    }
+
+    private static IEnumerable<(string Path, bool Writable)> OpenFiles(int pid)
+    {
+        string[] descriptors;
+        try
+        {
+            descriptors = Directory.GetFiles($"/proc/{pid}/fd");
+        }
+        catch (Exception e) when (e is DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            yield break;
+        }
+        foreach (var descriptor in descriptors)
+        {
+            if (ReadLink(descriptor) is { } path && IsPlainPath(path))
+            {
+                yield return (path, IsWritable(pid, Path.GetFileName(descriptor)));
+            }
+        }
+    }
+
+    // /proc/PID/fdinfo/FD: "flags:\t0100002", octal (proc(5)).
+    private static bool IsWritable(int pid, string fd)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/fdinfo/{fd}").FirstOrDefault(l => l.StartsWith("flags:", StringComparison.Ordinal));
+            return line is not null && (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & AccessModeMask) != ReadOnly;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A path of the file system, not a pipe, socket or anonymous inode, not a
+    /// device or kernel file (CRIU restores those in its own ways), and not a
+    /// file deleted while open (CRIU carries its content in the images).
+    /// </summary>
+    private static bool IsPlainPath(string path) =>
+        path.StartsWith('/') && !path.EndsWith(" (deleted)", StringComparison.Ordinal) &&
+        !path.StartsWith("/dev/", StringComparison.Ordinal) && !path.StartsWith("/proc/", StringComparison.Ordinal) &&
+        !path.StartsWith("/sys/", StringComparison.Ordinal) && !path.StartsWith("/memfd:", StringComparison.Ordinal);
+
+    private static string? ReadLink(string link)
+    {
+        try
+        {
+            return new FileInfo(link).LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static long ModificationNs(FileInfo file) => (file.LastWriteTimeUtc - DateTime.UnixEpoch).Ticks * 100;
+
+    private static string Describe(long ns) =>
+        DateTime.UnixEpoch.AddTicks(ns / 100).ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
+
+    private static byte[] Hash(string path)
+    {
+        var hash = new XxHash128();
+        using var stream = File.OpenRead(path);
+        hash.Append(stream);
+        return hash.GetCurrentHash();
+    }
+}

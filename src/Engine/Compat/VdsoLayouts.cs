@@ -1,0 +1,78 @@
+using Migrate.Engine.Memory;
+using Migrate.Protocol;
+
+namespace Migrate.Engine.Compat;
+
+/// <summary>
+/// The vDSO layout of this host, and the comparison CRIU makes at restore
+/// (criu/vdso.c): when sizes, symbol offsets or the vvar's place differ, CRIU
+/// keeps the dumped vDSO as a proxy whose entries jump into the new one.
+/// </summary>
+public static class VdsoLayouts
+{
+    public const string CheckName = "vdso";
+
+    /// <summary>Reads the vDSO the kernel mapped into this process.</summary>
+    public static unsafe VdsoLayout ReadOwn()
+    {
+        var areas = MemoryMap.Read(Environment.ProcessId);
+        var vdso = areas.Single(area => area.Path == "[vdso]");
+        var vvar = areas.Where(area => area.Path is "[vvar]" or "[vvar_vclock]").ToList();
+        var image = new ReadOnlySpan<byte>((void*)vdso.Start, checked((int)(vdso.End - vdso.Start)));
+        return FromElf(image, (ulong)vvar.Sum(area => (long)(area.End - area.Start)), vvar.Count > 0 && vvar[0].Start < vdso.Start);
+    }
+
+    public static VdsoLayout FromElf(ReadOnlySpan<byte> image, ulong vvarSize, bool vvarFirst)
+    {
+        var elf = ElfImage.Read(image, "[vdso]");
+        var layout = new VdsoLayout { VdsoSize = (ulong)image.Length, VvarSize = vvarSize, VvarFirst = vvarFirst };
+        // The vDSO is linked at 0, so a symbol's address is its offset.
+        layout.Symbols.AddRange(elf.Symbols
+            .Where(symbol => symbol.Size > 0)
+            .Select(symbol => new VdsoSymbol { Name = symbol.Name, Offset = symbol.Address, Size = symbol.Size }));
+        return layout;
+    }
+
+    /// <summary>
+    /// Passes when the layouts match; warns that CRIU will proxify when they
+    /// differ; fails when the target lacks a symbol the process may call.
+    /// </summary>
+    public static CheckResult Compare(VdsoLayout source, VdsoLayout target)
+    {
+        var targetSymbols = target.Symbols.ToDictionary(symbol => symbol.Name, StringComparer.Ordinal);
+        var missing = source.Symbols.Where(symbol => !targetSymbols.ContainsKey(symbol.Name)).Select(symbol => symbol.Name).ToList();
+        if (missing.Count > 0)
+        {
+            return Checks.Fail(CheckName, $"the target's vDSO lacks {string.Join(", ", missing)}, which the process's vDSO exports",
+                "migrate to a host whose kernel exports the same vDSO functions");
+        }
+        var differences = Differences(source, target, targetSymbols).ToList();
+        return differences.Count == 0
+            ? Checks.Pass(CheckName, "identical vDSO layouts: no proxy needed")
+            : Checks.Warn(CheckName, $"the vDSO layouts differ ({string.Join("; ", differences)}): CRIU will proxify the vDSO, " +
+                                     "and the freeze is retried if a thread stands in the bytes the proxy overwrites");
+    }
+
+    /// <summary>True when the check found that CRIU will put a proxy in place of the process's vDSO.</summary>
+    public static bool WillProxify(CheckResult check) => check.Name == CheckName && check.Verdict == CheckResult.Types.Verdict.Warn;
+
+    private static IEnumerable<string> Differences(VdsoLayout source, VdsoLayout target, Dictionary<string, VdsoSymbol> targetSymbols)
+    {
+        if (source.VdsoSize != target.VdsoSize)
+        {
+            yield return $"size {source.VdsoSize} != {target.VdsoSize}";
+        }
+        if (source.VvarSize != target.VvarSize)
+        {
+            yield return $"vvar size {source.VvarSize} != {target.VvarSize}";
+        }
+        if (source.VvarFirst != target.VvarFirst)
+        {
+            yield return "vvar on the other side";
+        }
+        foreach (var symbol in source.Symbols.Where(symbol => targetSymbols[symbol.Name].Offset != symbol.Offset))
+        {
+            yield return $"{symbol.Name} at 0x{symbol.Offset:x} != 0x{targetSymbols[symbol.Name].Offset:x}";
+        }
+    }
+}
