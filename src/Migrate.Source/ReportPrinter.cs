@@ -1,3 +1,4 @@
+using Migrate.Engine.Memory;
 using Migrate.Engine.Migration;
 
 namespace Migrate.Source;
@@ -22,8 +23,8 @@ internal static class ReportPrinter
         }
         if (report.Precopy is { } precopy)
         {
-            var stop = precopy.StopReason is { } reason ? $", stopped: {reason}" : "";
-            output.WriteLine($"  pre-copy     {precopy.Mode}, {report.Rounds.Count} rounds{stop} ({precopy.Reason})");
+            var stop = precopy.StopReason is { } reason ? $", {Describe(reason)}" : "";
+            output.WriteLine($"  pre-copy     {Describe(precopy.Mode)}, {report.Rounds.Count} rounds{stop} ({precopy.Reason})");
             foreach (var round in report.Rounds)
             {
                 output.WriteLine($"               {ProgressDisplay.Describe(round)}");
@@ -43,9 +44,12 @@ internal static class ReportPrinter
         }
         if (report.Restore is { } restore)
         {
-            var lastPage = report.Timeline.LastPage is { } last && report.Timeline.Resume is { } resume
-                ? $", last page {Units.Milliseconds(last - resume)} after the resume"
-                : "";
+            var lastPage = (report.Timeline.LastPage, report.Timeline.Resume) switch
+            {
+                ({ } last, { } resume) when last > resume => $", last page {Units.Milliseconds(last - resume)} after the resume",
+                ({ }, { }) => ", every page in before the resume",
+                _ => "",
+            };
             output.WriteLine($"  restore      {restore}{lastPage}{(report.RestoreNote is { } note ? $" ({note})" : "")}");
         }
         if (report.BytesRaw > 0)
@@ -63,6 +67,22 @@ internal static class ReportPrinter
         }
         output.WriteLine($"  total        {Units.Milliseconds(report.TotalMs)}");
     }
+
+    /// <summary>The names the CLI uses for --precopy.</summary>
+    private static string Describe(PrecopyMode mode) => mode switch
+    {
+        PrecopyMode.ContentHash => "content-hash",
+        PrecopyMode.SoftDirty => "soft-dirty",
+        _ => "off",
+    };
+
+    private static string Describe(PrecopyStop stop) => stop switch
+    {
+        PrecopyStop.Converged => "converged",
+        PrecopyStop.MaxRounds => "stopped at --max-rounds",
+        PrecopyStop.NotConverging => "not converging",
+        _ => "off",
+    };
 
     private static string Host(HostSummary host) => $"{host.Hostname} (Linux {host.KernelRelease}, CRIU {host.CriuVersion})";
 }
