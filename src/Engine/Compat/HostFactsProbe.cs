@@ -10,16 +10,23 @@ public static class HostFactsProbe
 {
     public static async Task<HostFacts> CollectAsync(CriuClient criu, CancellationToken cancellationToken)
     {
-        var version = await criu.GetVersionAsync(cancellationToken).ConfigureAwait(false);
-        var features = await criu.CheckFeaturesAsync(cancellationToken).ConfigureAwait(false);
+        // Three separate CRIU runs that do not depend on each other.
+        var version = criu.GetVersionAsync(cancellationToken);
+        var features = criu.CheckFeaturesAsync(cancellationToken);
+        var cpu = CpuCheck.DescribeAsync(criu, cancellationToken);
+        await Task.WhenAll(version, features, cpu).ConfigureAwait(false);
         return new HostFacts
         {
             Hostname = Environment.MachineName,
             KernelRelease = KernelRelease(),
-            CriuVersion = version.ToString(),
+            CriuVersion = (await version.ConfigureAwait(false)).ToString(),
             Architecture = Architecture(),
-            CriuFeatures = new CriuFeatures { MemoryTracking = features.MemoryTracking, LazyPages = features.LazyPages },
-            CpuinfoImage = Google.Protobuf.ByteString.CopyFrom(await CpuCheck.DescribeAsync(criu, cancellationToken).ConfigureAwait(false)),
+            CriuFeatures = new CriuFeatures
+            {
+                MemoryTracking = (await features.ConfigureAwait(false)).MemoryTracking,
+                LazyPages = (await features.ConfigureAwait(false)).LazyPages,
+            },
+            CpuinfoImage = Google.Protobuf.ByteString.CopyFrom(await cpu.ConfigureAwait(false)),
             Vdso = VdsoLayouts.ReadOwn(),
             UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
             CapabilityBoundingSet = Capabilities.BoundingSet(),

@@ -5,7 +5,7 @@ namespace Migrate.Engine.Migration;
 public sealed partial class SourceSession
 {
     /// <summary>Picks the tracker the operator asked for, or the best this kernel supports.</summary>
-    private async Task<IMemoryTracker> ChooseTrackerAsync(CancellationToken cancellationToken)
+    private IMemoryTracker ChooseTracker()
     {
         if (options.Precopy == PrecopyChoice.Off)
         {
@@ -17,8 +17,7 @@ public sealed partial class SourceSession
             _context.Precopy = new PrecopyReport(PrecopyMode.ContentHash, "--precopy content-hash");
             return ContentHash();
         }
-        var features = await criu.CheckFeaturesAsync(cancellationToken).ConfigureAwait(false);
-        if (features.MemoryTracking)
+        if (_context.SourceFacts!.CriuFeatures.MemoryTracking)
         {
             _context.Precopy = new PrecopyReport(PrecopyMode.SoftDirty,
                 options.Precopy == PrecopyChoice.Auto ? "auto: CRIU reports soft-dirty memory tracking" : "--precopy soft-dirty");

@@ -42,6 +42,7 @@ public sealed partial class SourceSession
     {
         public ProcessTree? Tree { get; set; }
         public string? SessionId { get; set; }
+        public HostFacts? SourceFacts { get; set; }
         public HostSummary? Source { get; set; }
         public HostSummary? Target { get; set; }
         public PrecopyReport? Precopy { get; set; }

@@ -87,7 +87,7 @@ public sealed partial class SourceSession(
         try
         {
             await PreflightAsync(cancellationToken).ConfigureAwait(false);
-            tracker = await ChooseTrackerAsync(cancellationToken).ConfigureAwait(false);
+            tracker = ChooseTracker();
             await PrecopyAsync(tracker, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is MigrationRefusedException or RpcException or CriuException or CriuNotFoundException
@@ -114,6 +114,7 @@ public sealed partial class SourceSession(
         Progress?.Report(new MigrationProgress(MigrationStage.Preflight));
         _context.Tree = ProcessTree.Discover(options.Pid);
         var sourceFacts = await HostFactsProbe.CollectAsync(criu, cancellationToken).ConfigureAwait(false);
+        _context.SourceFacts = sourceFacts;
         _context.Source = HostSummary.From(sourceFacts);
         var handshake = await target.HandshakeAsync(sourceFacts, cancellationToken).ConfigureAwait(false);
         _context.SessionId = handshake.SessionId;
