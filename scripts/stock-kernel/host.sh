@@ -378,6 +378,27 @@ boot_failed() {
   die "$1; console above, the whole console log: $kept"
 }
 
+# What is dumped in the guest gets restored here, so the guest's CPU offers
+# no instruction this machine lacks: a process may pick up any instruction the
+# CPU it started on advertises, and CRIU's cpuinfo check refuses the move
+# otherwise (criu/arch/x86/cpu.c, cpu_validate_ins_features). TCG's "max"
+# model advertises every feature TCG emulates; drop those this machine's
+# /proc/cpuinfo does not list, plus MPX and PKU (xsave components) and
+# 5-level paging.
+guest_cpu_model() {
+  local model=max,-mpx,-pku,-la57 flag
+  local -a emulated=(3dnow 3dnowext 3dnowprefetch abm sse4a rdtscp fsgsbase monitor pdpe1gb smap smep umip
+                     xop fma4 tbm sha_ni rdpid clzero mwaitx vaes vpclmulqdq gfni movbe)
+  local host_flags qemu_flags
+  host_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  qemu_flags=" $(qemu-system-x86_64 -cpu help | sed -n '/Recognized CPUID flags/,$p' | tr -s ' \n' ' ') "
+  for flag in "${emulated[@]}"; do
+    local name=${flag//_/-}
+    [[ $host_flags == *" $flag "* || $qemu_flags != *" $name "* ]] || model+=",-$name"
+  done
+  printf '%s\n' "$model"
+}
+
 cmd_start() {
   local name=${1:-} memory=2048 cpus=2 root_cache=loose forwards=() arg h g other token ready_tok kver t0
   check_name "$name"
@@ -456,11 +477,8 @@ cmd_start() {
   local append="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
   append+=" migrate.name=$name migrate.agent=$here/guest-agent.sh migrate.exchange=$exchange migrate.token=$token migrate.rootcache=$root_cache"
 
-  # What is dumped in the guest gets restored here, so its CPU offers nothing
-  # this machine lacks: TCG's "max" adds MPX and PKU (xsave state components
-  # not on this machine) and 5-level paging. A precaution: one dump made under
-  # plain "max" still restored here with CRIU 4.2.1.
-  local guest_cpu=max,-mpx,-pku,-la57
+  local guest_cpu
+  guest_cpu=$(guest_cpu_model)
 
   # qemu outlives this script: it must not keep any inherited descriptor
   # (a caller's pipe would never see EOF).

@@ -35,6 +35,12 @@ internal static class CommonOptions
         DefaultValueFactory = _ => "require",
     }.AcceptOnlyFromAmong("require", "strip");
 
+    public static Option<string[]> IgnoreCheck() => new("--ignore-check")
+    {
+        Description = "Let a failed pre-flight check only warn (repeatable); the operator takes the risk it names",
+        DefaultValueFactory = _ => [],
+    };
+
     public static UprobePolicy ParseUprobes(bool allow, string mode) =>
         new(allow, mode == "strip" ? Engine.Compat.UprobeMode.Strip : Engine.Compat.UprobeMode.Require);
 

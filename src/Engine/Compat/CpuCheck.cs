@@ -30,29 +30,55 @@ public static class CpuCheck
         }
     }
 
-    /// <summary>On the target: whether this CPU can run what <paramref name="sourceCpu"/> describes.</summary>
+    /// <summary>
+    /// On the target: whether this CPU can run what <paramref name="sourceCpu"/>
+    /// describes. Two of CRIU's checks (criu/arch/x86/cpu.c): the instruction
+    /// features, which the target must have at least (otherwise SIGILL); then
+    /// the FPU's. A larger xsave area only warns: a process is at risk only if
+    /// glibc's lazy binder saves an xsave frame sized on the old CPU.
+    /// </summary>
     public static async Task<CheckResult> VerifyAsync(CriuClient criu, byte[] sourceCpu, CancellationToken cancellationToken)
     {
         if (sourceCpu.Length == 0)
         {
-            return Checks.Warn(CheckName, "the source sent no CPU description; CRIU checks the CPU again at restore");
+            return Checks.Warn(CheckName, "the source sent no CPU description");
         }
         var directory = Directory.CreateTempSubdirectory("migrate-cpuinfo-");
         try
         {
             await File.WriteAllBytesAsync(Path.Combine(directory.FullName, ImageName), sourceCpu, cancellationToken).ConfigureAwait(false);
-            await criu.CheckCpuInfoAsync(
-                new CriuCpuInfo { ImagesDirectory = directory.FullName, WorkDirectory = directory.FullName }, cancellationToken).ConfigureAwait(false);
-            return Checks.Pass(CheckName, "CRIU's cpuinfo check passes: this CPU has every feature the source's has");
-        }
-        catch (CriuException e)
-        {
-            return Checks.Fail(CheckName, $"CRIU's cpuinfo check fails: {string.Join("; ", e.ErrorLines)}",
-                "migrate to a host with the same CPU features");
+            if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckInstructions, cancellationToken).ConfigureAwait(false) is { } instructions)
+            {
+                return Checks.Fail(CheckName, $"this CPU lacks instructions the source's has: {instructions}",
+                    "migrate to a host with at least the source's CPU features; with --ignore-check cpu only if the process is known not to use them");
+            }
+            if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckFpu, cancellationToken).ConfigureAwait(false) is { } fpu)
+            {
+                return fpu.Contains("xsave size", StringComparison.Ordinal)
+                    ? Checks.Warn(CheckName, $"the FPU's xsave area differs ({fpu}): a process that binds a library function lazily after the move " +
+                                             "may overrun the frame glibc sized on the source's CPU",
+                        "processes linked with -z now, or started with LD_BIND_NOW=1, are not at risk")
+                    : Checks.Fail(CheckName, $"this CPU's FPU cannot take the source's state: {fpu}", "migrate to a host with the same CPU features");
+            }
+            return Checks.Pass(CheckName, "CRIU's cpuinfo check passes: this CPU has the source's instructions and FPU");
         }
         finally
         {
             directory.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<string?> CriuRefusesAsync(CriuClient criu, string directory, uint capabilities, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await criu.CheckCpuInfoAsync(
+                new CriuCpuInfo { ImagesDirectory = directory, WorkDirectory = directory, Capabilities = capabilities }, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (CriuException e)
+        {
+            return string.Join("; ", e.ErrorLines.Select(line => line.Contains("): ", StringComparison.Ordinal) ? line[(line.IndexOf("): ", StringComparison.Ordinal) + 3)..] : line));
         }
     }
 }

@@ -62,7 +62,7 @@ public static class FreezeHazards
                 if (proxifiedVdso is not null && vdso.End != 0 && registers.Ip >= vdso.Start && registers.Ip < vdso.End)
                 {
                     ulong offset = registers.Ip - vdso.Start;
-                    var symbol = proxifiedVdso.Symbols.FirstOrDefault(s => offset >= s.Offset && offset < s.Offset + VdsoPatchBytes);
+                    var symbol = VdsoLayouts.Proxied(proxifiedVdso).FirstOrDefault(s => offset >= s.Offset && offset < s.Offset + VdsoPatchBytes);
                     if (symbol is not null)
                     {
                         hazards.Add(new(VdsoPatch, $"thread {tid} stands at {symbol.Name}+{offset - symbol.Offset}, in the bytes CRIU's vDSO proxy overwrites"));

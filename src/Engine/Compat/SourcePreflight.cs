@@ -32,9 +32,10 @@ public sealed record PreflightOutcome(IReadOnlyList<CheckResult> Checks, IReadOn
 /// </summary>
 public static class SourcePreflight
 {
+    /// <param name="ignored">Checks whose failure the operator takes on (--ignore-check): they warn instead.</param>
     public static async Task<PreflightOutcome> RunAsync(
         ProcessTree tree, HostFacts source, HostFacts target, TargetClient client, string sessionId, UprobePolicy uprobes,
-        CancellationToken cancellationToken)
+        IReadOnlySet<string> ignored, CancellationToken cancellationToken)
     {
         var checks = HostChecks.Compare(source, target).ToList();
         checks.Add(Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet));
@@ -59,6 +60,11 @@ public static class SourcePreflight
         var reply = await client.PreflightAsync(request, cancellationToken).ConfigureAwait(false);
         checks.AddRange(reply.Checks);
 
+        foreach (var check in checks.Where(check => check.Failed() && ignored.Contains(check.Name)))
+        {
+            check.Verdict = CheckResult.Types.Verdict.Warn;
+            check.Detail = $"ignored by --ignore-check {check.Name}: {check.Detail}";
+        }
         var vdso = checks.First(check => check.Name == VdsoLayouts.CheckName);
         return new PreflightOutcome(checks, sites, VdsoLayouts.WillProxify(vdso) ? source.Vdso : null);
     }

@@ -12,6 +12,18 @@ public static class VdsoLayouts
 {
     public const string CheckName = "vdso";
 
+    /// <summary>
+    /// The symbols CRIU compares and proxies (criu/arch/x86/include/asm/vdso.h
+    /// and criu/arch/aarch64/include/asm/vdso.h). Other entries of the dumped
+    /// vDSO are kept as they were, and keep running the old kernel's code.
+    /// </summary>
+    public static readonly IReadOnlySet<string> ProxiedSymbols = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "__vdso_clock_gettime", "__vdso_getcpu", "__vdso_gettimeofday", "__vdso_time",
+        "__kernel_sigreturn", "__kernel_rt_sigreturn", "__vdso_clock_gettime64",
+        "__kernel_clock_getres", "__kernel_clock_gettime", "__kernel_gettimeofday",
+    };
+
     /// <summary>Reads the vDSO the kernel mapped into this process.</summary>
     public static unsafe VdsoLayout ReadOwn()
     {
@@ -40,7 +52,7 @@ public static class VdsoLayouts
     public static CheckResult Compare(VdsoLayout source, VdsoLayout target)
     {
         var targetSymbols = target.Symbols.ToDictionary(symbol => symbol.Name, StringComparer.Ordinal);
-        var missing = source.Symbols.Where(symbol => !targetSymbols.ContainsKey(symbol.Name)).Select(symbol => symbol.Name).ToList();
+        var missing = Proxied(source).Where(symbol => !targetSymbols.ContainsKey(symbol.Name)).Select(symbol => symbol.Name).ToList();
         if (missing.Count > 0)
         {
             return Checks.Fail(CheckName, $"the target's vDSO lacks {string.Join(", ", missing)}, which the process's vDSO exports",
@@ -52,6 +64,9 @@ public static class VdsoLayouts
             : Checks.Warn(CheckName, $"the vDSO layouts differ ({string.Join("; ", differences)}): CRIU will proxify the vDSO, " +
                                      "and the freeze is retried if a thread stands in the bytes the proxy overwrites");
     }
+
+    /// <summary>The layout's symbols that CRIU proxies.</summary>
+    public static IEnumerable<VdsoSymbol> Proxied(VdsoLayout layout) => layout.Symbols.Where(symbol => ProxiedSymbols.Contains(symbol.Name));
 
     /// <summary>True when the check found that CRIU will put a proxy in place of the process's vDSO.</summary>
     public static bool WillProxify(CheckResult check) => check.Name == CheckName && check.Verdict == CheckResult.Types.Verdict.Warn;
@@ -70,7 +85,7 @@ public static class VdsoLayouts
         {
             yield return "vvar on the other side";
         }
-        foreach (var symbol in source.Symbols.Where(symbol => targetSymbols[symbol.Name].Offset != symbol.Offset))
+        foreach (var symbol in Proxied(source).Where(symbol => targetSymbols[symbol.Name].Offset != symbol.Offset))
         {
             yield return $"{symbol.Name} at 0x{symbol.Offset:x} != 0x{targetSymbols[symbol.Name].Offset:x}";
         }

@@ -110,9 +110,23 @@ public sealed record CriuRestore : CriuAction
 /// <summary>CRIU's description of the CPU (cpuinfo.img): written by a dump, compared by a check.</summary>
 public sealed record CriuCpuInfo : CriuAction
 {
+    // criu/include/cr_options.h
+    public const uint CheckFpu = 1 << 0;
+    public const uint CheckInstructions = 1 << 2;
+
     public bool Check { get; init; }
 
+    /// <summary>What a check compares (criu --cpu-cap): <see cref="CheckFpu"/>, <see cref="CheckInstructions"/>.</summary>
+    public uint Capabilities { get; init; } = CheckFpu | CheckInstructions;
+
     internal override string Name => Check ? "cpuinfo-check" : "cpuinfo-dump";
+
+    internal override CriuOpts ToOptions(string configFile)
+    {
+        var options = base.ToOptions(configFile);
+        options.CpuCap = Capabilities;
+        return options;
+    }
 }
 
 /// <summary>What this host's kernel and CRIU can do (criu check --feature).</summary>
@@ -134,7 +148,9 @@ public sealed class CriuClient(CriuSettings settings)
     /// </summary>
     public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
-        var type = dump.PreDump ? CriuReqType.PreDump : CriuReqType.Dump;
+        // PRE_DUMP keeps CRIU waiting on the socket for the next pre-dump or the
+        // dump (criu/cr-service.c, pre_dump_loop); SINGLE_PRE_DUMP serves one.
+        var type = dump.PreDump ? CriuReqType.SinglePreDump : CriuReqType.Dump;
         await RunActionAsync(type, dump, onNotify, cancellationToken).ConfigureAwait(false);
     }
 

@@ -64,6 +64,8 @@ internal static class CriuSwrk
                 }
                 if (response.Type != CriuReqType.Notify)
                 {
+                    // Closing our end first: a CRIU that would wait for another request sees EOF and exits.
+                    socket.Close();
                     await criu.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                     return new Reply(response, (await stderr.ConfigureAwait(false)).Trim());
                 }
@@ -80,6 +82,7 @@ internal static class CriuSwrk
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            socket.Close();
             // CRIU exits right after its final response; wait so no zombie is left.
             await criu.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             ChildReaper.ForgetSpawned(criu.Id);

@@ -7,9 +7,10 @@ public static class DumpStatsImage
 {
     public const string FileName = "stats-dump";
 
-    public static DumpStatsEntry Read(string imagesDirectory)
+    /// <param name="workDirectory">CRIU's work directory, where it writes service files.</param>
+    public static DumpStatsEntry Read(string workDirectory)
     {
-        var path = Path.Combine(imagesDirectory, FileName);
+        var path = Path.Combine(workDirectory, FileName);
         var reader = ImageReader.Open(File.ReadAllBytes(path), ImageMagic.Stats, path);
         return reader.TryRead(StatsEntry.Parser, out var stats) && stats.Dump is { } dump
             ? dump

@@ -28,18 +28,20 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
         var clock = Stopwatch.StartNew();
         var set = SetName(round);
         var images = Path.Combine(workDirectory, "images", set);
+        var work = Path.Combine(workDirectory, set);
         Directory.CreateDirectory(images);
         await criu.DumpAsync(new CriuDump
         {
             Pid = pid,
             ImagesDirectory = images,
-            WorkDirectory = Path.Combine(workDirectory, set),
+            WorkDirectory = work,
             PreDump = true,
             LeaveStopped = false,
             TrackMemory = true,
             ParentImages = ParentSet is { } parent ? Path.Combine("..", parent) : null,
         }, onNotify: null, cancellationToken).ConfigureAwait(false);
-        var stats = DumpStatsImage.Read(images);
+        // A service file: CRIU writes it into the work directory, not among the images.
+        var stats = DumpStatsImage.Read(work);
         var sent = await target.SendImagesAsync(sessionId, set, ParentSet, images, new HashSet<string>(), chunkBytes, bytesSent, cancellationToken)
             .ConfigureAwait(false);
         _lastRound = round;

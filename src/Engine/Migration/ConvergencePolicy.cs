@@ -40,7 +40,7 @@ public sealed record ConvergencePolicy(int MaxRounds, TimeSpan DowntimeTarget)
             return null;
         }
         var last = rounds[^1];
-        if (PredictFinalTransfer(last) <= DowntimeTarget)
+        if (PredictFinalTransfer(rounds) <= DowntimeTarget)
         {
             return PrecopyStop.Converged;
         }
@@ -55,16 +55,23 @@ public sealed record ConvergencePolicy(int MaxRounds, TimeSpan DowntimeTarget)
         return null;
     }
 
-    /// <summary>How long the last round's dirty pages would take to send at its throughput.</summary>
-    public static TimeSpan PredictFinalTransfer(RoundStats round)
+    /// <summary>
+    /// How long the last round's dirty pages would take to send at the
+    /// throughput the pre-copy stream has measured over all its rounds. (The
+    /// last round alone would be circular: its dirty pages are what it sent,
+    /// so it would predict its own duration, mostly spent scanning.)
+    /// </summary>
+    public static TimeSpan PredictFinalTransfer(IReadOnlyList<RoundStats> rounds)
     {
+        var last = rounds[^1];
         // Zero pages travel as markers: only pages with content cost time.
-        double dirtyBytes = (round.DirtyPages - round.ZeroPages) * (double)PageSize.Bytes;
+        double dirtyBytes = (last.DirtyPages - last.ZeroPages) * (double)PageSize.Bytes;
         if (dirtyBytes == 0)
         {
             return TimeSpan.Zero;
         }
-        double throughput = round.ThroughputBytesPerSecond;
+        double seconds = rounds.Sum(round => round.DurationMs) / 1000;
+        double throughput = seconds > 0 ? rounds.Sum(round => round.BytesRaw) / seconds : 0;
         return throughput > 0 ? TimeSpan.FromSeconds(dirtyBytes / throughput) : TimeSpan.MaxValue;
     }
 }

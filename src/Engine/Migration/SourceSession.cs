@@ -24,6 +24,9 @@ public sealed record MigrationOptions
     public bool LazyRestore { get; init; } = true;
     public UprobePolicy Uprobes { get; init; } = UprobePolicy.Refuse;
 
+    /// <summary>Pre-flight checks whose failure only warns (--ignore-check).</summary>
+    public IReadOnlySet<string> IgnoredChecks { get; init; } = new HashSet<string>();
+
     /// <summary>How many times a freeze that caught a thread in a dangerous spot is tried.</summary>
     public int MaxFreezeAttempts { get; init; } = 6;
     public int ChunkBytes { get; init; } = 1 << 20;
@@ -69,6 +72,7 @@ public sealed partial class SourceSession(
     CriuClient criu, TargetClient target, MigrationOptions options, TimeProvider time, ILogger logger)
 {
     private const string FinalSet = "final";
+    private const string FreezeCheck = "freeze";
 
     /// <summary>The trailer in which the target names the check that refused a restore.</summary>
     public const string CheckTrailer = "migrate-check-bin";
@@ -125,7 +129,8 @@ public sealed partial class SourceSession(
                 $"the target speaks protocol {handshake.ProtocolVersion}, this migrate speaks {TargetClient.ProtocolVersion}");
         }
         _context.Preflight = await SourcePreflight.RunAsync(
-            _context.Tree, sourceFacts, handshake.Target, target, handshake.SessionId, options.Uprobes, cancellationToken).ConfigureAwait(false);
+            _context.Tree, sourceFacts, handshake.Target, target, handshake.SessionId, options.Uprobes, options.IgnoredChecks, cancellationToken)
+            .ConfigureAwait(false);
         _context.Checks.AddRange(_context.Preflight.Checks);
         if (_context.Preflight.FirstFailure is { } failure)
         {
@@ -164,7 +169,11 @@ public sealed partial class SourceSession(
             {
                 if (retries.Count > 0)
                 {
-                    _context.Checks.Add(Checks.Warn("freeze", $"frozen {attempt} times: {Describe(retries)}"));
+                    _context.Checks.Add(Checks.Warn(FreezeCheck, $"frozen {attempt} times: {Describe(retries)}"));
+                }
+                else if (ChecksFreezeHazards)
+                {
+                    _context.Checks.Add(Checks.Pass(FreezeCheck, "no thread stood in a pending return probe or in the vDSO bytes CRIU's proxy overwrites"));
                 }
                 return outcome.Report ?? await CommitAsync(images).ConfigureAwait(false);
             }
@@ -257,11 +266,10 @@ public sealed partial class SourceSession(
     /// The checks that need the frozen tasks. A process without uprobes whose
     /// vDSO needs no proxy skips them: they cost it nothing.
     /// </summary>
-    private IReadOnlyList<FreezeHazard> FindHazards(string images)
-    {
-        var proxified = _context.Preflight?.ProxifiedVdso;
-        return HasUprobes || proxified is not null ? FreezeHazards.Find(images, proxified) : [];
-    }
+    private IReadOnlyList<FreezeHazard> FindHazards(string images) =>
+        ChecksFreezeHazards ? FreezeHazards.Find(images, _context.Preflight?.ProxifiedVdso) : [];
+
+    private bool ChecksFreezeHazards => HasUprobes || _context.Preflight?.ProxifiedVdso is not null;
 
     private static string Describe(IEnumerable<FreezeHazard> hazards) => string.Join("; ", hazards.Select(h => $"{h.Check}: {h.Detail}"));
 

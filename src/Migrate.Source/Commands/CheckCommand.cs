@@ -18,6 +18,7 @@ internal sealed class CheckCommand
     private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
     private readonly Option<bool> _allowUprobes = CommonOptions.AllowUprobes();
     private readonly Option<string> _uprobes = CommonOptions.UprobeMode();
+    private readonly Option<string[]> _ignoreCheck = CommonOptions.IgnoreCheck();
     private readonly Option<bool> _json = new("--json") { Description = "Print the checks as JSON" };
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
 
@@ -25,7 +26,7 @@ internal sealed class CheckCommand
     {
         var command = new Command("check", "Run every pre-flight check against a target without freezing anything")
         {
-            _pid, _to, _tokenFile, _allowUprobes, _uprobes, _json, _verbose,
+            _pid, _to, _tokenFile, _allowUprobes, _uprobes, _ignoreCheck, _json, _verbose,
         };
         command.SetAction(RunAsync);
         return command;
@@ -41,6 +42,7 @@ internal sealed class CheckCommand
             Pid = parse.GetValue(_pid),
             WorkDirectory = Path.GetTempPath(),
             Uprobes = CommonOptions.ParseUprobes(parse.GetValue(_allowUprobes), parse.GetValue(_uprobes)!),
+            IgnoredChecks = parse.GetValue(_ignoreCheck)!.ToHashSet(StringComparer.Ordinal),
         };
         var report = await new SourceSession(new CriuClient(new CriuSettings()), target, options, TimeProvider.System,
             loggers.CreateLogger<SourceSession>()).CheckAsync(cancellationToken);

@@ -47,6 +47,7 @@ internal sealed class MigrateCommand
     }.AcceptOnlyFromAmong("lazy", "eager");
     private readonly Option<bool> _allowUprobes = CommonOptions.AllowUprobes();
     private readonly Option<string> _uprobes = CommonOptions.UprobeMode();
+    private readonly Option<string[]> _ignoreCheck = CommonOptions.IgnoreCheck();
     private readonly Option<bool> _json = new("--json") { Description = "Print the JSON report instead of the summary" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print no progress, only the result" };
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
@@ -57,7 +58,7 @@ internal sealed class MigrateCommand
         foreach (var option in new Option[]
         {
             _to, _tokenFile, _report, _shellJob, _tcpEstablished, _keepImages, _workDir,
-            _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore, _allowUprobes, _uprobes, _json, _quiet, _verbose,
+            _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore, _allowUprobes, _uprobes, _ignoreCheck, _json, _quiet, _verbose,
         })
         {
             root.Options.Add(option);
@@ -98,6 +99,7 @@ internal sealed class MigrateCommand
             RequireConvergence = parse.GetValue(_requireConvergence),
             LazyRestore = parse.GetValue(_restore) == "lazy",
             Uprobes = CommonOptions.ParseUprobes(parse.GetValue(_allowUprobes), parse.GetValue(_uprobes)!),
+            IgnoredChecks = parse.GetValue(_ignoreCheck)!.ToHashSet(StringComparer.Ordinal),
         };
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));

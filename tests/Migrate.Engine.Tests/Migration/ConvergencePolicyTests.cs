@@ -50,8 +50,20 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void The_prediction_divides_dirty_bytes_by_the_measured_throughput()
     {
-        var round = Round(1, 25_000);
+        Assert.Equal(1024, ConvergencePolicy.PredictFinalTransfer([Round(1, 25_000)]).TotalMilliseconds, precision: 0);
+    }
 
-        Assert.Equal(1024, ConvergencePolicy.PredictFinalTransfer(round).TotalMilliseconds, precision: 0);
+    [Fact]
+    public void The_throughput_is_the_stream_s_over_all_rounds_not_the_last_round_s()
+    {
+        // Round 1 sent 256 MiB in 1 s. Round 2 sent 16 MiB but took 1 s, scanning all memory:
+        // its own rate would predict 1 s; the stream moves 16 MiB in about 120 ms.
+        var round1 = new RoundStats(1, 65536, 65536, 65536, 0, 256L << 20, 256L << 20, DurationMs: 1000);
+        var round2 = new RoundStats(2, 65536, 4096, 4096, 0, 16L << 20, 16L << 20, DurationMs: 1000);
+
+        var predicted = ConvergencePolicy.PredictFinalTransfer([round1, round2]);
+
+        Assert.InRange(predicted.TotalMilliseconds, 110, 125);
+        Assert.Equal(PrecopyStop.Converged, Policy.Decide([round1, round2]));
     }
 }

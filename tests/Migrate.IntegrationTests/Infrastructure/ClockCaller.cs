@@ -15,9 +15,12 @@ internal sealed class ClockCaller : Workload
     }
 
     /// <summary>Waits for more clock calls than now, all of them right.</summary>
-    public async Task WaitForGoodCallsAsync()
+    public Task WaitForGoodCallsAsync() => WaitForGoodCallsAsync(Path.Combine(Directory, StatusFileName));
+
+    /// <inheritdoc cref="WaitForGoodCallsAsync()"/>
+    public static async Task WaitForGoodCallsAsync(string statusFile, TimeSpan? timeout = null)
     {
-        await WaitBeyondAsync("calls", Number("calls"), "more clock calls");
-        Assert.True(Status()!["clocks"] == "ok", $"the clocks went wrong: {string.Join(' ', Status()!.Select(kv => $"{kv.Key}={kv.Value}"))}");
+        await StatusFile.WaitBeyondAsync(statusFile, "calls", StatusFile.Number(statusFile, "calls"), "more clock calls", timeout);
+        Assert.True(StatusFile.Read(statusFile)!["clocks"] == "ok", $"the clocks went wrong: {StatusFile.Describe(statusFile)}");
     }
 }

@@ -3,6 +3,12 @@ using System.Diagnostics;
 namespace Migrate.IntegrationTests.Infrastructure;
 
 /// <summary>
+/// Where a workload runs from, when not from the compiled binaries and a
+/// directory of its own: for example a directory another host shares.
+/// </summary>
+internal sealed record WorkloadPlacement(string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null);
+
+/// <summary>
 /// A workload of tests/workloads, started by this test and ended by its own
 /// PID. It reports through a status file of key=value tokens that it rewrites
 /// in place, and that follows it wherever it is restored.
@@ -10,15 +16,27 @@ namespace Migrate.IntegrationTests.Infrastructure;
 internal abstract class Workload : IDisposable
 {
     private readonly Process _process;
-    private readonly TempDirectory _directory;
+    private readonly TempDirectory? _ownDirectory;
 
-    protected Workload(Workloads workloads, string name, Func<string, IEnumerable<string>> arguments)
+    protected Workload(Workloads workloads, string name, Func<string, IEnumerable<string>> arguments, WorkloadPlacement? placement = null)
     {
-        _directory = new TempDirectory(name);
-        var start = new ProcessStartInfo(workloads.Binary(name));
-        foreach (var argument in arguments(_directory.Path))
+        if (placement?.Directory is { } directory)
+        {
+            Directory = directory;
+        }
+        else
+        {
+            _ownDirectory = new TempDirectory(name);
+            Directory = _ownDirectory.Path;
+        }
+        var start = new ProcessStartInfo(placement?.Binary ?? workloads.Binary(name));
+        foreach (var argument in arguments(Directory))
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach (var (variable, value) in placement?.Environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[variable] = value;
         }
         _process = Process.Start(start)!;
     }
@@ -26,34 +44,18 @@ internal abstract class Workload : IDisposable
     /// <summary>The PID on the source, which is also its PID inside the target's namespace after a migration.</summary>
     public int Pid => _process.Id;
 
-    protected string Directory => _directory.Path;
+    /// <summary>Where the status file is.</summary>
+    public string Directory { get; }
 
-    protected virtual string StatusFile => "status";
+    protected virtual string StatusFileName => "status";
 
-    /// <summary>The status file's tokens, or null before the workload first wrote it.</summary>
-    public IReadOnlyDictionary<string, string>? Status()
-    {
-        try
-        {
-            var tokens = File.ReadAllText(Path.Combine(Directory, StatusFile))
-                .Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)
-                .Select(token => token.Split('=', 2))
-                .Where(pair => pair.Length == 2)
-                .ToDictionary(pair => pair[0], pair => pair[1]);
-            return tokens.Count > 0 ? tokens : null;
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-    }
+    public IReadOnlyDictionary<string, string>? Status() => StatusFile.Read(Path.Combine(Directory, StatusFileName));
 
-    protected ulong Number(string key) =>
-        Status() is { } status && status.TryGetValue(key, out var value) ? ulong.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    protected ulong Number(string key) => StatusFile.Number(Path.Combine(Directory, StatusFileName), key);
 
     /// <summary>Waits until <paramref name="key"/> exceeds <paramref name="value"/>.</summary>
     protected Task WaitBeyondAsync(string key, ulong value, string what) =>
-        Eventually.WaitAsync(() => Number(key) > value, what);
+        StatusFile.WaitBeyondAsync(Path.Combine(Directory, StatusFileName), key, value, what);
 
     /// <summary>Releases what a workload holds besides its process.</summary>
     protected virtual void Release()
@@ -69,6 +71,6 @@ internal abstract class Workload : IDisposable
             _process.WaitForExit();
         }
         _process.Dispose();
-        _directory.Dispose();
+        _ownDirectory?.Dispose();
     }
 }
