@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Migrate.Engine.Compat;
 using Migrate.Engine.Transfer;
 
 namespace Migrate.Source;
@@ -23,26 +22,6 @@ internal static class CommonOptions
     {
         Description = "Log what the engine does to standard error",
     };
-
-    public static Option<bool> AllowUprobes() => new("--allow-uprobes")
-    {
-        Description = "Migrate a process that uprobes have hit (it has a [uprobes] area); see --uprobes",
-    };
-
-    public static Option<string> UprobeMode() => new Option<string>("--uprobes")
-    {
-        Description = "With --allow-uprobes: require (each probe site must have a live probe on the target) or strip (restore the file's bytes; the process runs unprobed there)",
-        DefaultValueFactory = _ => "require",
-    }.AcceptOnlyFromAmong("require", "strip");
-
-    public static Option<string[]> IgnoreCheck() => new("--ignore-check")
-    {
-        Description = "Let a failed pre-flight check only warn (repeatable); the operator takes the risk it names",
-        DefaultValueFactory = _ => [],
-    };
-
-    public static UprobePolicy ParseUprobes(bool allow, string mode) =>
-        new(allow, mode == "strip" ? Engine.Compat.UprobeMode.Strip : Engine.Compat.UprobeMode.Require);
 
     public static TargetAddress ParseTarget(string text)
     {

@@ -23,10 +23,10 @@ public enum MigrationOutcome
     Failed,
 }
 
-public sealed record HostSummary(string Hostname, string KernelRelease, string CriuVersion, string Architecture)
+public sealed record HostSummary(string Hostname, string KernelRelease, string CriuVersion, string Architecture, ulong MemoryAvailableBytes)
 {
     public static HostSummary From(Protocol.HostFacts facts) =>
-        new(facts.Hostname, facts.KernelRelease, facts.CriuVersion, facts.Architecture);
+        new(facts.Hostname, facts.KernelRelease, facts.CriuVersion, facts.Architecture, facts.MemoryAvailableBytes);
 }
 
 /// <summary>
@@ -115,6 +115,10 @@ public sealed record MigrationReport
     public required string ProcessState { get; init; }
 
     public string? Error { get; init; }
+
+    /// <summary>Failed on the way to the target (connect, stream reset) before the commit point: worth another try.</summary>
+    [JsonIgnore]
+    public bool TransientFailure { get; init; }
 
     /// <summary>Every check made, before the freeze, at it and on the target; a failed one says why the process did not move.</summary>
     public IReadOnlyList<CheckReport> Checks { get; init; } = [];

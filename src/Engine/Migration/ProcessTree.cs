@@ -58,6 +58,25 @@ public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int>
         }
     }
 
+    /// <summary>The resident memory of a process and its descendants (VmRSS), for placing it.</summary>
+    public static ulong ResidentBytes(int pid)
+    {
+        var pids = new List<int>();
+        CollectDescendants(pid, pids);
+        ulong total = 0;
+        foreach (var task in pids)
+        {
+            var status = ReadStatus(task);
+            // "VmRSS:     1234 kB" (proc(5)).
+            if (status is not null && status.TryGetValue("VmRSS", out var rss) &&
+                ulong.TryParse(rss.Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong kib))
+            {
+                total += kib * 1024;
+            }
+        }
+        return total;
+    }
+
     /// <summary>True when the process exists and is neither stopped nor a zombie.</summary>
     public static bool IsRunning(int pid) => State(pid) is { } state && state is not ('T' or 't' or 'Z' or 'X');
 

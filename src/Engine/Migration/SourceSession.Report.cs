@@ -7,7 +7,10 @@ namespace Migrate.Engine.Migration;
 
 public sealed partial class SourceSession
 {
-    private MigrationReport Report(MigrationOutcome outcome, string processState, string? error = null)
+    private MigrationReport Report(MigrationOutcome outcome, string processState, string? error = null) =>
+        Report(outcome, processState, error, cause: null);
+
+    private MigrationReport Report(MigrationOutcome outcome, string processState, string? error, Exception? cause)
     {
         _context.Outcome = outcome;
         var final = _context.Final.ToReport(_timeline);
@@ -32,6 +35,8 @@ public sealed partial class SourceSession
             RestoreNote = string.IsNullOrEmpty(_context.RestoreNote) ? null : _context.RestoreNote,
             RestoredPid = outcome == MigrationOutcome.Migrated ? _context.RestoredPid : null,
             Checks = _context.Checks.Select(CheckReport.From).ToList(),
+            TransientFailure = outcome is MigrationOutcome.Refused or MigrationOutcome.RolledBack &&
+                               cause is Grpc.Core.RpcException rpc && TargetClient.IsTransient(rpc),
             ProcessState = processState,
             Error = error,
         };

@@ -99,7 +99,7 @@ public sealed partial class SourceSession(
         {
             LogRefused(logger, options.Pid, e.Message);
             await AbortTargetAsync(e.Message).ConfigureAwait(false);
-            return Report(MigrationOutcome.Refused, "running on the source, never frozen", target.Explain(e));
+            return Report(MigrationOutcome.Refused, "running on the source, never frozen", target.Explain(e), e);
         }
         try
         {
@@ -339,7 +339,7 @@ public sealed partial class SourceSession(
         _timeline.RollBack = Now();
         await AbortTargetAsync(cause.Message).ConfigureAwait(false);
         return ProcessTree.IsRunning(options.Pid)
-            ? Report(MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", target.Explain(cause))
+            ? Report(MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", target.Explain(cause), cause)
             : Report(MigrationOutcome.Failed, $"not running on the source after the roll-back (state {ProcessTree.State(options.Pid)})",
                 target.Explain(cause));
     }

@@ -16,9 +16,7 @@ internal sealed class CheckCommand
     private readonly Argument<int> _pid = new("PID") { Description = "The process to check, with its descendants" };
     private readonly Option<string> _to = CommonOptions.Target();
     private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
-    private readonly Option<bool> _allowUprobes = CommonOptions.AllowUprobes();
-    private readonly Option<string> _uprobes = CommonOptions.UprobeMode();
-    private readonly Option<string[]> _ignoreCheck = CommonOptions.IgnoreCheck();
+    private readonly VerificationOptionSet _verification = new();
     private readonly Option<bool> _json = new("--json") { Description = "Print the checks as JSON" };
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
 
@@ -26,8 +24,9 @@ internal sealed class CheckCommand
     {
         var command = new Command("check", "Run every pre-flight check against a target without freezing anything")
         {
-            _pid, _to, _tokenFile, _allowUprobes, _uprobes, _ignoreCheck, _json, _verbose,
+            _pid, _to, _tokenFile, _json, _verbose,
         };
+        _verification.AddTo(command);
         command.SetAction(RunAsync);
         return command;
     }
@@ -37,13 +36,7 @@ internal sealed class CheckCommand
         var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
         using var target = new TargetClient(address, CommonOptions.ReadToken(parse.GetValue(_tokenFile)!));
         using var loggers = Logging.Create(parse.GetValue(_verbose));
-        var options = new MigrationOptions
-        {
-            Pid = parse.GetValue(_pid),
-            WorkDirectory = Path.GetTempPath(),
-            Uprobes = CommonOptions.ParseUprobes(parse.GetValue(_allowUprobes), parse.GetValue(_uprobes)!),
-            IgnoredChecks = parse.GetValue(_ignoreCheck)!.ToHashSet(StringComparer.Ordinal),
-        };
+        var options = _verification.Apply(parse, new MigrationOptions { Pid = parse.GetValue(_pid), WorkDirectory = Path.GetTempPath() });
         var report = await new SourceSession(new CriuClient(new CriuSettings()), target, options, TimeProvider.System,
             loggers.CreateLogger<SourceSession>()).CheckAsync(cancellationToken);
 

@@ -15,17 +15,18 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly TempDirectory _directory;
 
-    private TargetAgent(Process unshare, TempDirectory directory)
+    private TargetAgent(Process unshare, TempDirectory directory, string tokenFile)
     {
         _unshare = unshare;
         _directory = directory;
+        TokenFile = tokenFile;
     }
 
     public int Port { get; private set; }
 
     public string Address => $"127.0.0.1:{Port}";
 
-    public string TokenFile => _directory.Combine("token");
+    public string TokenFile { get; }
 
     public string WorkDirectory => _directory.Combine("work");
 
@@ -48,8 +49,9 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     /// <param name="environment">Extra environment, passed on to CRIU (for example CRIU_FAULT).</param>
     /// <param name="arguments">Extra arguments for migrate-target.</param>
     /// <param name="ownPidNamespace">Run in a PID and mount namespace of its own, as another host would be.</param>
+    /// <param name="tokenFile">Share another agent's token instead of making one.</param>
     public static async Task<TargetAgent> StartAsync(
-        IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true)
+        IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true, string? tokenFile = null)
     {
         var directory = new TempDirectory("target");
         var start = new ProcessStartInfo(ownPidNamespace ? "unshare" : Repository.MigrateTarget)
@@ -60,7 +62,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         string[] command =
         [
             .. ownPidNamespace ? new[] { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget } : [],
-            "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", directory.Combine("token"),
+            "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", tokenFile ?? directory.Combine("token"),
             .. arguments ?? [],
         ];
         foreach (var argument in command)
@@ -71,7 +73,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        var agent = new TargetAgent(Process.Start(start)!, directory);
+        var agent = new TargetAgent(Process.Start(start)!, directory, tokenFile ?? directory.Combine("token"));
         agent._unshare.OutputDataReceived += (_, e) => agent.Append(e.Data);
         agent._unshare.ErrorDataReceived += (_, e) => agent.Append(e.Data);
         agent._unshare.BeginOutputReadLine();
@@ -114,14 +116,24 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         await File.WriteAllBytesAsync(copy, bytes);
         File.SetUnixFileMode(copy, File.GetUnixFileMode(path));
         File.SetLastWriteTimeUtc(copy, File.GetLastWriteTimeUtc(path));
-        using var mount = Process.Start(new ProcessStartInfo("nsenter")
+        await MountAsync("--bind", copy, path);
+    }
+
+    /// <summary>Makes a directory empty in the agent's mount namespace: the files in it are missing on this "host".</summary>
+    public Task HideAsync(string directory) => MountAsync("-t", "tmpfs", "tmpfs", directory);
+
+    /// <summary>Mounts in the agent's mount namespace only; the mounts end with it.</summary>
+    private async Task MountAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("nsenter") { RedirectStandardError = true };
+        foreach (var argument in (string[])["--target", AgentPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--", "mount", .. arguments])
         {
-            ArgumentList = { "--target", AgentPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--", "mount", "--bind", copy, path },
-            RedirectStandardError = true,
-        })!;
+            start.ArgumentList.Add(argument);
+        }
+        using var mount = Process.Start(start)!;
         var error = await mount.StandardError.ReadToEndAsync();
         await mount.WaitForExitAsync();
-        Assert.True(mount.ExitCode == 0, $"bind-mounting a copy of {path} into the target's namespace failed: {error}");
+        Assert.True(mount.ExitCode == 0, $"mount {string.Join(' ', arguments)} in the target's namespace failed: {error}");
     }
 
     /// <summary>Kills the agent as a crash would: its namespace and everything in it die with it.</summary>

@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Transfer;
+using Polly;
+using Polly.Retry;
+
+namespace Migrate.Engine.Migration;
+
+/// <summary>One process of an evacuation: where it goes, or why it cannot.</summary>
+public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckReport> Checks);
+
+/// <summary>One row of the evacuation report.</summary>
+public sealed record EvacuationRow
+{
+    public required int Pid { get; init; }
+    public string? Command { get; init; }
+    public string? Target { get; init; }
+
+    /// <summary>migrated, refused, rolledBack or failed, as for one migration; planned (dry run) or skipped (interrupted before it began).</summary>
+    public required string Outcome { get; init; }
+    public double? FrozenMs { get; init; }
+    public long BytesOnWire { get; init; }
+    public string? SessionId { get; init; }
+    public required string ProcessState { get; init; }
+    public string? Error { get; init; }
+
+    /// <summary>Tries it took; transient transport failures before the commit point are tried again.</summary>
+    public int Attempts { get; init; }
+}
+
+public sealed record EvacuationReport
+{
+    /// <summary>evacuated (every process moved), partial (some did not) or planned (dry run).</summary>
+    public required string Outcome { get; init; }
+    public bool DryRun { get; init; }
+
+    /// <summary>Ctrl-C stopped new migrations from starting.</summary>
+    public bool Interrupted { get; init; }
+    public required IReadOnlyList<EvacuationRow> Processes { get; init; }
+    public double TotalMs { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, EvacuationJsonContext.Default.EvacuationReport);
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(EvacuationReport))]
+internal sealed partial class EvacuationJsonContext : JsonSerializerContext;
+
+/// <summary>How an evacuation runs.</summary>
+public sealed record EvacuationOptions
+{
+    public required IReadOnlyList<TargetAddress> Targets { get; init; }
+    public required string Token { get; init; }
+
+    /// <summary>How the processes migrate; the PID is set for each.</summary>
+    public required MigrationOptions Migration { get; init; }
+    public int Parallel { get; init; } = 2;
+
+    /// <summary>How often a migration that failed on the way to the target, before its commit point, is tried in all.</summary>
+    public int MaxAttempts { get; init; } = 3;
+}
+
+/// <summary>
+/// Moves a set of processes off this host: each is checked against every
+/// target and placed on the passing one with the most free memory, then they
+/// migrate a few at a time. One failure stops nothing else, and a process that
+/// does not move keeps running here.
+/// </summary>
+public sealed partial class Evacuation(CriuClient criu, EvacuationOptions options, TimeProvider time, ILoggerFactory loggers)
+{
+    private readonly ILogger _logger = loggers.CreateLogger<Evacuation>();
+
+    /// <summary>Reports each process as it finishes.</summary>
+    public IProgress<EvacuationRow>? Progress { get; init; }
+
+    /// <summary>
+    /// Checks every process against every target, freezing nothing, and places
+    /// it. Free memory as each target reports it is reduced by what is placed
+    /// there, so processes spread.
+    /// </summary>
+    public async Task<IReadOnlyList<EvacuationPlacement>> PlanAsync(IReadOnlyList<int> pids, CancellationToken cancellationToken)
+    {
+        var checks = new ConcurrentDictionary<(int Pid, TargetAddress Target), MigrationReport>();
+        using var gate = new SemaphoreSlim(options.Parallel);
+        await Task.WhenAll(pids.SelectMany(pid => options.Targets.Select(async target =>
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                using var client = new TargetClient(target, options.Token);
+                checks[(pid, target)] = await Session(client, pid).CheckAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }))).ConfigureAwait(false);
+
+        var free = options.Targets.ToDictionary(
+            target => target,
+            target => pids.Select(pid => checks[(pid, target)].Target?.MemoryAvailableBytes ?? 0).DefaultIfEmpty().Max());
+        var plan = new List<EvacuationPlacement>();
+        foreach (var pid in pids)
+        {
+            var passing = options.Targets.Where(target => checks[(pid, target)].Error is null).ToList();
+            var any = checks[(pid, options.Targets[0])];
+            if (passing.Count == 0)
+            {
+                var reasons = options.Targets.Select(target => $"{target}: {checks[(pid, target)].Error}");
+                plan.Add(new EvacuationPlacement(pid, any.Command, null, string.Join("; ", reasons), any.Checks));
+                continue;
+            }
+            var chosen = passing.OrderByDescending(target => free[target]).First();
+            free[chosen] -= Math.Min(free[chosen], ProcessTree.ResidentBytes(pid));
+            plan.Add(new EvacuationPlacement(pid, any.Command, chosen, null, checks[(pid, chosen)].Checks));
+        }
+        return plan;
+    }
+
+    /// <summary>A report of the plan alone, for --dry-run.</summary>
+    public EvacuationReport Describe(IReadOnlyList<EvacuationPlacement> plan, long started) => new()
+    {
+        Outcome = "planned",
+        DryRun = true,
+        Processes = plan.Select(p => p.Target is null
+            ? Row(p, "refused", "running here, untouched: no target passes its checks", p.Reason, 0)
+            : Row(p, "planned", "running here, untouched (dry run)", null, 0)).ToList(),
+        TotalMs = time.GetElapsedTime(started).TotalMilliseconds,
+    };
+
+    /// <summary>
+    /// Migrates the placed processes, <see cref="EvacuationOptions.Parallel"/>
+    /// at a time. <paramref name="stopStarting"/> keeps new migrations from
+    /// starting and lets those in flight finish; <paramref name="abortInFlight"/>
+    /// rolls those back too (past their commit point they finish anyway).
+    /// </summary>
+    public async Task<EvacuationReport> RunAsync(
+        IReadOnlyList<EvacuationPlacement> plan, long started, CancellationToken stopStarting, CancellationToken abortInFlight)
+    {
+        var rows = new ConcurrentDictionary<int, EvacuationRow>();
+        foreach (var refused in plan.Where(p => p.Target is null))
+        {
+            rows[refused.Pid] = Report(Row(refused, "refused", "running here, untouched: no target passes its checks", refused.Reason, 0));
+        }
+        bool interrupted = false;
+        try
+        {
+            await Parallel.ForEachAsync(
+                plan.Where(p => p.Target is not null),
+                new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = stopStarting },
+                async (placement, _) => rows[placement.Pid] = Report(await MigrateAsync(placement, abortInFlight).ConfigureAwait(false)))
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopStarting.IsCancellationRequested)
+        {
+            interrupted = true;
+        }
+        foreach (var skipped in plan.Where(p => !rows.ContainsKey(p.Pid)))
+        {
+            rows[skipped.Pid] = Report(Row(skipped, "skipped", "running here, untouched: interrupted before its turn", null, 0));
+        }
+        var ordered = plan.Select(p => rows[p.Pid]).ToList();
+        return new EvacuationReport
+        {
+            Outcome = ordered.All(row => row.Outcome == "migrated") ? "evacuated" : "partial",
+            Interrupted = interrupted,
+            Processes = ordered,
+            TotalMs = time.GetElapsedTime(started).TotalMilliseconds,
+        };
+    }
+
+    private async Task<EvacuationRow> MigrateAsync(EvacuationPlacement placement, CancellationToken abortInFlight)
+    {
+        int attempts = 0;
+        // Only failures on the way to the target before the commit point are
+        // retried: then the process still runs here, untouched or resumed.
+        var retry = new ResiliencePipelineBuilder<MigrationReport>()
+            .AddRetry(new RetryStrategyOptions<MigrationReport>
+            {
+                ShouldHandle = new PredicateBuilder<MigrationReport>().HandleResult(report => report.TransientFailure),
+                MaxRetryAttempts = Math.Max(0, options.MaxAttempts - 1),
+                BackoffType = DelayBackoffType.Exponential,
+                Delay = TimeSpan.FromSeconds(1),
+                UseJitter = true,
+                OnRetry = arguments =>
+                {
+                    LogRetry(_logger, placement.Pid, arguments.Outcome.Result?.Error ?? "", arguments.RetryDelay.TotalSeconds);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        var report = await retry.ExecuteAsync(async token =>
+        {
+            attempts++;
+            using var client = new TargetClient(placement.Target!, options.Token);
+            return await Session(client, placement.Pid).RunAsync(token).ConfigureAwait(false);
+        }, abortInFlight).ConfigureAwait(false);
+        return new EvacuationRow
+        {
+            Pid = placement.Pid,
+            Command = report.Command ?? placement.Command,
+            Target = placement.Target!.ToString(),
+            Outcome = JsonNamingPolicy.CamelCase.ConvertName(report.Outcome.ToString()),
+            FrozenMs = report.FrozenMs,
+            BytesOnWire = report.BytesOnWire,
+            SessionId = report.SessionId,
+            ProcessState = report.ProcessState,
+            Error = report.Error,
+            Attempts = attempts,
+        };
+    }
+
+    private SourceSession Session(TargetClient client, int pid) =>
+        new(criu, client, options.Migration with { Pid = pid }, time, loggers.CreateLogger<SourceSession>());
+
+    private EvacuationRow Report(EvacuationRow row)
+    {
+        Progress?.Report(row);
+        return row;
+    }
+
+    private static EvacuationRow Row(EvacuationPlacement placement, string outcome, string state, string? error, int attempts) => new()
+    {
+        Pid = placement.Pid,
+        Command = placement.Command,
+        Target = placement.Target?.ToString(),
+        Outcome = outcome,
+        ProcessState = state,
+        Error = error,
+        Attempts = attempts,
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Migration of {Pid} failed on the way ({Reason}); trying again in {Seconds:0.0} s")]
+    private static partial void LogRetry(ILogger logger, int pid, string reason, double seconds);
+}
+
+/// <summary>Exit codes of an evacuation (README, "Exit codes").</summary>
+public static class EvacuationOutcome
+{
+    /// <summary>0 when every process moved (or, in a dry run, has a target); 4 when some did not and all of those run here; 1 otherwise.</summary>
+    public static int ExitCode(EvacuationReport report) =>
+        report.Processes.All(row => row.Outcome is "migrated" or "planned") ? 0
+        : report.Processes.Any(row => row.Outcome == "failed") ? 1
+        : report.DryRun ? 3
+        : 4;
+
+    public static string Summary(EvacuationRow row)
+    {
+        var frozen = row.FrozenMs is { } ms ? FormattableString.Invariant($", frozen {ms:0} ms") : "";
+        var error = row.Error is { } text ? $": {text}" : "";
+        var tries = row.Attempts > 1 ? FormattableString.Invariant($" (after {row.Attempts} tries)") : "";
+        return FormattableString.Invariant($"{row.Pid} ({row.Command}) -> {row.Target ?? "nowhere"}: {row.Outcome}{frozen}{error}{tries}");
+    }
+}
