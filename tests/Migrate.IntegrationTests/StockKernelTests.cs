@@ -35,8 +35,13 @@ public sealed class StockKernelTests(Workloads workloads, StockKernelGuest guest
         Assert.True(report.GetProperty("rounds").GetArrayLength() >= 1);
         Assert.True(report.GetProperty("rounds")[0].GetProperty("sentPages").GetInt64() >= 32 * 256);
         // The final dump is incremental: about the hot set, not the whole process.
+        // Debian's kernel backs the buffer with transparent huge pages, whose
+        // soft-dirty bit covers 2 MiB: an unaligned hot set dirties one huge
+        // page more than it spans. Stacks and libc's data take the last MiB.
+        const long HugePage = 2 << 20;
+        long bound = ((long)HotMiB << 20) + HugePage + (1 << 20);
         long frozenBytes = report.GetProperty("final").GetProperty("bytesRaw").GetInt64();
-        Assert.True(frozenBytes <= 2L * HotMiB << 20, $"{frozenBytes} bytes sent while frozen for a {HotMiB} MiB hot set");
+        Assert.True(frozenBytes <= bound, $"{frozenBytes} bytes sent while frozen for a {HotMiB} MiB hot set (bound {bound})");
         Assert.Contains("proxify", Check(report, "vdso").GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.NotNull(target.FindProcess(pid));
         await Dirtier.VerifyEveryPageAsync(status, Emulated);

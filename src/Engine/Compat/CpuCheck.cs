@@ -49,7 +49,7 @@ public static class CpuCheck
             await File.WriteAllBytesAsync(Path.Combine(directory.FullName, ImageName), sourceCpu, cancellationToken).ConfigureAwait(false);
             if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckInstructions, cancellationToken).ConfigureAwait(false) is { } instructions)
             {
-                return Checks.Fail(CheckName, $"this CPU lacks instructions the source's has: {instructions}",
+                return Checks.Fail(CheckName, $"this CPU lacks instructions the source's CPU has (CRIU: {instructions})",
                     "migrate to a host with at least the source's CPU features; with --ignore-check cpu only if the process is known not to use them");
             }
             if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckFpu, cancellationToken).ConfigureAwait(false) is { } fpu)
@@ -58,7 +58,7 @@ public static class CpuCheck
                     ? Checks.Warn(CheckName, $"the FPU's xsave area differs ({fpu}): a process that binds a library function lazily after the move " +
                                              "may overrun the frame glibc sized on the source's CPU",
                         "processes linked with -z now, or started with LD_BIND_NOW=1, are not at risk")
-                    : Checks.Fail(CheckName, $"this CPU's FPU cannot take the source's state: {fpu}", "migrate to a host with the same CPU features");
+                    : Checks.Fail(CheckName, $"this CPU's FPU cannot take the source's state (CRIU: {fpu})", "migrate to a host with the same CPU features");
             }
             return Checks.Pass(CheckName, "CRIU's cpuinfo check passes: this CPU has the source's instructions and FPU");
         }
