@@ -7,6 +7,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/packages.sh
+source "$repo/scripts/lib/packages.sh"
 cache=${MIGRATE_CACHE:-/var/cache/migrate}
 criu_version=4.2.1
 criu_tarball=criu_${criu_version}.orig.tar.xz
@@ -27,18 +29,6 @@ packages=(
   # nft removes the network-lock table a --tcp-established dump leaves behind.
   nftables
 )
-
-install_packages() {
-  local missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 # True when the given criu binary is at least 4.2 and its kernel check passes.
 criu_usable() {
@@ -133,7 +123,7 @@ publish_agents() {
   echo "$hash" >"$stamp"
 }
 
-install_packages
+ensure_packages "${packages[@]}" || die "the packages above are needed to build CRIU and the agents"
 provide_criu
 mount_tracefs
 publish_agents

@@ -32,6 +32,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/packages.sh
+source "$repo/scripts/lib/packages.sh"
 size=256 hot=16 runs=3
 
 usage() { echo "usage: $0 [--size-mib N] [--hot-mib N] [--runs N]" >&2; exit 2; }
@@ -50,7 +52,7 @@ log() { printf 'precopy.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 "$repo/scripts/setup.sh"
-command -v jq >/dev/null || { log "installing jq"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; }
+ensure_packages jq || die "jq reads the reports"
 
 work=$(mktemp -d /tmp/migrate-bench.XXXXXX)
 target_pid=      # unshare, parent of the agent

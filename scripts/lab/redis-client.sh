@@ -7,12 +7,16 @@
 # connection (bash /dev/tcp, no redis-cli) and rewrites STATUS_FILE after each
 # reply with one line:
 #
-#   requests=N last_reply=R max_latency_us=N slow=N connection=open|lost
+#   requests=N last_reply=R max_latency_us=N slow=N connection=open|lost bad=N first=F
 #
+# Every reply is checked: being the counter's only writer, the client must
+# see each INCR answered with the previous answer plus one (the first
+# answer, F, sets the start). bad counts replies that were not; each is
+# appended to STATUS_FILE.slow as "sent_us=REALTIME_US bad_reply=R expected=E".
 # Every reply slower than 20 ms is also appended to STATUS_FILE.slow as
 # "sent_us=REALTIME_US latency_us=N reply=R". A migration with
-# --tcp-established must leave connection=open and the counter increasing
-# by one per request; max_latency_us is the downtime as this client saw it.
+# --tcp-established must leave connection=open, bad=0 and the counter at
+# F + requests - 1; max_latency_us is the downtime as this client saw it.
 # Exits 1 when the connection is lost (status connection=lost).
 set -uo pipefail
 
@@ -20,11 +24,11 @@ set -uo pipefail
 host=$1 port=$2 status=$3 period=${4:-0.01}
 
 write_status() { # CONNECTION
-  printf 'requests=%d last_reply=%s max_latency_us=%d slow=%d connection=%s\n' \
-    "$n" "$last" "$max" "$slow" "$1" >"$status.tmp" && mv -f "$status.tmp" "$status"
+  printf 'requests=%d last_reply=%s max_latency_us=%d slow=%d connection=%s bad=%d first=%s\n' \
+    "$n" "$last" "$max" "$slow" "$1" "$bad" "$first" >"$status.tmp" && mv -f "$status.tmp" "$status"
 }
 
-n=0 max=0 slow=0 last=none
+n=0 max=0 slow=0 last=none bad=0 first=none expect=
 : >"$status.slow"
 if ! exec 3<>"/dev/tcp/$host/$port"; then
   write_status lost
@@ -40,6 +44,13 @@ while :; do
   d=$((t1 - t0))
   n=$((n + 1))
   last=${reply%$'\r'}
+  if [ -z "$expect" ] && [[ $last =~ ^:[0-9]+$ ]]; then
+    first=${last#:}
+  elif [ "$last" != ":$expect" ]; then
+    bad=$((bad + 1))
+    echo "sent_us=$t0 bad_reply=$last expected=:$expect" >>"$status.slow"
+  fi
+  [[ $last =~ ^:[0-9]+$ ]] && expect=$((${last#:} + 1))
   ((d > max)) && max=$d
   if ((d > 20000)); then
     slow=$((slow + 1))

@@ -54,6 +54,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/packages.sh
+source "$here/../lib/packages.sh"
 cache=${MIGRATE_CACHE:-/var/cache/migrate}/stock-kernel
 state_root=${STOCK_KERNEL_STATE:-/run/migrate-stock-kernel}
 boot_timeout=${STOCK_KERNEL_BOOT_TIMEOUT:-180}
@@ -65,8 +67,6 @@ die() { printf 'stock-kernel: error: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
 need_root() { [ "$(id -u)" -eq 0 ] || die "run as root: installing packages and qemu's 9p passthrough export need it"; }
-
-installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 # Every path handed to the guest travels on the kernel command line (split at
 # spaces) and in qemu -virtfs options (split at commas): allow only plain paths.
@@ -80,19 +80,6 @@ check_name() {
 
 # ---------------------------------------------------------------------------------
 # prepare
-
-install_packages() {
-  local p missing=()
-  for p in qemu-system-x86 busybox-static cpio xz-utils; do
-    installed "$p" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || die "apt-get update failed; check Debian's registry is reachable"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed"
-}
 
 # The ABI package (linux-image-6.1.0-N-amd64) and version that bookworm's
 # linux-image-amd64 currently depends on, from the local apt index. apt-cache takes
@@ -275,7 +262,7 @@ prepare() {
   # One prepare at a time: tests may start several guests at once.
   exec 8>"$cache/.lock"
   flock 8
-  install_packages
+  ensure_packages qemu-system-x86 busybox-static cpio xz-utils || die "qemu and the guest's tools are needed"
   fetch_kernel
   build_initramfs
   prune_cache
