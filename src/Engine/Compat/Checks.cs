@@ -14,6 +14,9 @@ public static class Checks
     public static CheckResult Fail(string name, string detail, string remedy) =>
         new() { Name = name, Verdict = CheckResult.Types.Verdict.Fail, Detail = detail, Remedy = remedy };
 
+    /// <summary>"1 PID", "2 PIDs": a count for a check's detail.</summary>
+    public static string Count(int count, string noun) => count == 1 ? $"1 {noun}" : $"{count} {noun}s";
+
     public static bool Failed(this CheckResult check) => check.Verdict == CheckResult.Types.Verdict.Fail;
 }
 

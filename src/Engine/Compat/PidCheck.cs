@@ -10,7 +10,9 @@ public static class PidCheck
 {
     public const string CheckName = "pids";
 
-    public static CheckResult Verify(IEnumerable<int> pids)
+    /// <param name="when">When the check is made, for the report: in the pre-flight from the
+    /// live tree, and again at restore from the dumped one, which may have grown since.</param>
+    public static CheckResult Verify(IEnumerable<int> pids, string when)
     {
         var list = pids.ToList();
         foreach (var pid in list)
@@ -21,11 +23,11 @@ public static class PidCheck
             }
             if (Directory.Exists($"/proc/{pid}"))
             {
-                return Checks.Fail(CheckName, $"PID {pid} is taken on the target by {Command(pid)}",
+                return Checks.Fail(CheckName, $"{when}: PID {pid} is taken on the target by {Command(pid)}",
                     "run the target agent in a PID namespace of its own (unshare --pid --fork --mount-proc), or free the PID");
             }
         }
-        return Checks.Pass(CheckName, $"the tree's {list.Count} PIDs are free in the target's PID namespace");
+        return Checks.Pass(CheckName, $"{when}: {Checks.Count(list.Count, "PID")} of the tree free in the target's PID namespace");
     }
 
     private static string Command(int pid)

@@ -52,7 +52,7 @@ public static class ProcessFiles
                     "make the file the same on the target (same content, size and modification time), or share the file system");
             }
         }
-        return Checks.Pass(CheckName, $"{count} files and directories the process uses are the same on the target");
+        return Checks.Pass(CheckName, $"{Checks.Count(count, "path")} the process uses, all the same on the target");
     }
 
     private static string? Mismatch(FileFact fact)

@@ -42,7 +42,7 @@ public sealed record EvacuationReport
     public required IReadOnlyList<EvacuationRow> Processes { get; init; }
     public double TotalMs { get; init; }
 
-    public string ToJson() => JsonSerializer.Serialize(this, EvacuationJsonContext.Default.EvacuationReport);
+    public string ToJson() => ReportJson.Write(this, EvacuationJsonContext.Default.EvacuationReport);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

@@ -123,7 +123,7 @@ public sealed record MigrationReport
     /// <summary>Every check made, before the freeze, at it and on the target; a failed one says why the process did not move.</summary>
     public IReadOnlyList<CheckReport> Checks { get; init; } = [];
 
-    public string ToJson() => JsonSerializer.Serialize(this, ReportJsonContext.Default.MigrationReport);
+    public string ToJson() => ReportJson.Write(this, ReportJsonContext.Default.MigrationReport);
 }
 
 [JsonSourceGenerationOptions(

@@ -109,7 +109,7 @@ public sealed partial class TargetSession : IAsyncDisposable
         var reply = new PreflightReply();
         reply.Checks.Add(await CpuCheck.VerifyAsync(_criu, Source.CpuinfoImage.ToByteArray(), cancellationToken).ConfigureAwait(false));
         reply.Checks.Add(ProcessFiles.Verify(request.Files));
-        reply.Checks.Add(PidCheck.Verify(request.Pids));
+        reply.Checks.Add(PidCheck.Verify(request.Pids, "pre-flight"));
         reply.Checks.Add(UprobeSites.Verify(request.UprobeSites, strip: request.UprobeMode == "strip"));
         return reply;
     }
@@ -182,7 +182,7 @@ public sealed partial class TargetSession : IAsyncDisposable
         reply.Timings.Add(new StageTiming { Stage = "rebuild", Milliseconds = clock.Elapsed.TotalMilliseconds });
 
         // The images, checked before CRIU is asked to restore them.
-        reply.Checks.Add(Require(PidCheck.Verify(ProcessTreeImage.Pids(images))));
+        reply.Checks.Add(Require(PidCheck.Verify(ProcessTreeImage.Pids(images), "at restore")));
         if (request.StripSites.Count > 0)
         {
             UprobeStrip.Apply(images, request.StripSites);
@@ -208,7 +208,7 @@ public sealed partial class TargetSession : IAsyncDisposable
             }
             reply.Checks.Add(stripped);
         }
-        reply.Checks.Add(Checks.Pass("restored", $"{restored.Pids.Count} tasks restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
+        reply.Checks.Add(Checks.Pass("restored", $"{Checks.Count(restored.Pids.Count, "task")} restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
         _restored = restored;
         State = TargetSessionState.RestoredStopped;
         reply.RootPid = rootPid;

@@ -82,11 +82,14 @@ public sealed class ProcessChecksTests : IDisposable
     [Fact]
     public void A_taken_pid_is_named_with_its_command()
     {
-        var taken = PidCheck.Verify([Environment.ProcessId]);
+        var taken = PidCheck.Verify([Environment.ProcessId], "at restore");
 
         Assert.Equal(CheckResult.Types.Verdict.Fail, taken.Verdict);
+        Assert.StartsWith("at restore: ", taken.Detail, StringComparison.Ordinal);
         Assert.Contains(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), taken.Detail, StringComparison.Ordinal);
-        Assert.Equal(CheckResult.Types.Verdict.Pass, PidCheck.Verify([int.MaxValue - 7]).Verdict);
+        var free = PidCheck.Verify([int.MaxValue - 7], "pre-flight");
+        Assert.Equal(CheckResult.Types.Verdict.Pass, free.Verdict);
+        Assert.Equal("pre-flight: 1 PID of the tree free in the target's PID namespace", free.Detail);
     }
 
     public void Dispose() => _directory.Dispose();

@@ -43,4 +43,23 @@ public sealed class MigrationReportTests
         Assert.Equal(1.5, root.GetProperty("timeline").GetProperty("freezeStart").GetDouble());
         Assert.Equal(JsonValueKind.Null, root.GetProperty("timeline").GetProperty("resume").ValueKind);
     }
+
+    [Fact]
+    public void The_report_reads_as_written_without_escaped_apostrophes()
+    {
+        var report = new MigrationReport
+        {
+            Outcome = MigrationOutcome.Refused,
+            Pid = 42,
+            TargetAddress = "host:7070",
+            Timeline = new MigrationTimeline(),
+            ProcessState = "running on the source, untouched",
+            Error = "the target's files check failed: /srv/données is missing",
+        };
+
+        var json = report.ToJson();
+
+        Assert.Contains("\"the target's files check failed: /srv/données is missing\"", json, StringComparison.Ordinal);
+        Assert.Equal(report.Error, JsonDocument.Parse(json).RootElement.GetProperty("error").GetString());
+    }
 }
