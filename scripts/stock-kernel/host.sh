@@ -418,7 +418,10 @@ cmd_start() {
 
   prepare
   command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing although qemu-system-x86 is installed"
-  check_path "this script's directory" "$here"
+  # The repository (this script, the guest agent, bin/) gets an export of its
+  # own: the guest's tmpfs on /tmp, /run and /dev/shm would hide it in a clone there.
+  repo=$(cd "$here/../.." && pwd -P)
+  check_path "the repository" "$repo"
 
   exchange_owned=0
   if [ -n "$exchange_opt" ]; then
@@ -462,7 +465,7 @@ cmd_start() {
   # tsc=reliable: the kernel otherwise finds the emulated TSCs "unsynchronized" and
   # falls back to the HPET, whose every read is an emulated MMIO access.
   local append="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
-  append+=" migrate.name=$name migrate.agent=$here/guest-agent.sh migrate.exchange=$exchange migrate.token=$token migrate.rootcache=$root_cache"
+  append+=" migrate.name=$name migrate.agent=$repo/scripts/stock-kernel/guest-agent.sh migrate.repo=$repo migrate.exchange=$exchange migrate.token=$token migrate.rootcache=$root_cache"
 
   local guest_cpu
   guest_cpu=$(guest_cpu_model)
@@ -490,6 +493,7 @@ cmd_start() {
       -serial "file:$console" \
       -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
       -virtfs "local,path=$exchange,mount_tag=exchange,security_model=passthrough,multidevs=remap" \
+      -virtfs "local,path=$repo,mount_tag=repo,security_model=passthrough,readonly=on,multidevs=remap" \
       -netdev "$netdev" -device virtio-net-pci,netdev=net0,romfile= \
       -daemonize -pidfile "$state/qemu.pid"
   ) </dev/null >"$state/qemu.log" 2>&1; then

@@ -45,17 +45,18 @@ for _ in 1 2 3 4; do
 done
 [ -z "$missing" ] || say "warning: modules not loaded:$missing"
 
-agent='' exchange='' name='' token='' rootcache=none
+agent='' repo='' exchange='' name='' token='' rootcache=none
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     migrate.agent=*) agent=${arg#*=} ;;
+    migrate.repo=*) repo=${arg#*=} ;;
     migrate.exchange=*) exchange=${arg#*=} ;;
     migrate.name=*) name=${arg#*=} ;;
     migrate.token=*) token=${arg#*=} ;;
     migrate.rootcache=*) rootcache=${arg#*=} ;;
   esac
 done
-[ -n "$agent" ] && [ -n "$exchange" ] && [ -n "$token" ] || fail "kernel command line lacks migrate.agent/exchange/token"
+[ -n "$agent" ] && [ -n "$repo" ] && [ -n "$exchange" ] && [ -n "$token" ] || fail "kernel command line lacks migrate.agent/repo/exchange/token"
 
 # Mount options measured in ENVIRONMENT.md (msize=512000 for throughput).
 # cache=loose (host.sh's default) lets the guest keep what it read of the root,
@@ -66,7 +67,6 @@ mkdir -p /newroot
 mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,ro,cache=$rootcache" hostroot /newroot \
   || fail "cannot mount the host root over 9p (mount_tag hostroot)"
 [ -x "/newroot/bin/bash" ] || fail "/bin/bash missing in the shared root"
-[ -f "/newroot$agent" ] || fail "guest agent $agent not found in the shared root"
 
 # Everything else is set up here, with busybox from RAM: every exec of a binary
 # from the 9p root costs a lot of round trips under emulation.
@@ -94,7 +94,12 @@ if [ -e /newroot/sys/class/net/eth0 ]; then
 fi
 hostname "${name:-guest}"
 
-# After the tmpfs mounts, which could hide the exchange path (/tmp/..., /run/...).
+# After the tmpfs mounts, which could hide the repository and the exchange
+# path (/tmp/..., /run/...). The repository is read-only, cached like the root.
+mkdir -p "/newroot$repo" || fail "cannot create mount point $repo"
+mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,ro,cache=$rootcache" repo "/newroot$repo" \
+  || fail "cannot mount the repository export at $repo"
+[ -f "/newroot$agent" ] || fail "guest agent $agent not found in the repository export"
 mkdir -p "/newroot$exchange" || fail "cannot create mount point $exchange"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 exchange "/newroot$exchange" \
   || fail "cannot mount the exchange export at $exchange"
