@@ -40,7 +40,15 @@ internal static class TargetHost
         var facts = await HostFactsProbe.CollectAsync(criu, cancellationToken);
         var features = await criu.CheckFeaturesAsync(cancellationToken);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // The host's defaults watch the content root (the current directory)
+            // recursively for configuration changes: from / that is every directory
+            // on the machine, and CRIU's writes under the work directory wake the
+            // watcher during the freeze. The agent reads no configuration files.
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
