@@ -15,3 +15,10 @@ wait_until() {
     sleep 0.05
   done
 }
+
+# lab_up UP_OPTION...: brings the lab up (a stale one from a crash goes first)
+# with host B's target agent. Each script defines H: hosts.sh with its --prefix.
+lab_up() {
+  H up "$@" >&2
+  H agent b >&2
+}

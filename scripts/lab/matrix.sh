@@ -280,10 +280,8 @@ csv=$out/results.csv
 echo "method,size_mib,hot_mib,rate_mibs,link,run,downtime_ms,frozen_ms,total_ms,bytes,verified,report_total_ms,rounds,stop,load1" >"$csv"
 
 log "lab '$prefix' up (a stale one from a crash is torn down first)"
-H up --tmpfs >&2
-H agent b >&2
-work=$(H path work)
-token=$(H path token)
+lab_up --tmpfs
+work=$(H path work) token=$(H path token)
 link_b=$(H addr b)
 bin=$work/bin
 mkdir -p "$bin"

@@ -66,10 +66,8 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 log "lab '$prefix' up, link $rate"
-H up --tmpfs --rate "$rate" >&2
-H agent b >&2
-work=$(H path work)
-token=$(H path token)
+lab_up --tmpfs --rate "$rate"
+work=$(H path work) token=$(H path token)
 svc=$(H addr service)
 dir=$work/redis
 mkdir -p "$dir"

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Migrate.IntegrationTests.Infrastructure;
 
@@ -15,31 +14,18 @@ public sealed class DemoTests
     public async Task The_demo_migrates_its_workload_from_a_fresh_clone()
     {
         using var clone = new TempDirectory("clone");
-        await RunAsync("git", ["clone", "--quiet", "--no-hardlinks", Repository.Root, clone.Path], TimeSpan.FromMinutes(1));
+        var cloned = await ChildProcess.RunAsync("git", ["clone", "--quiet", "--no-hardlinks", Repository.Root, clone.Path], TimeSpan.FromMinutes(1));
+        Assert.True(cloned.ExitCode == 0, cloned.ToString());
 
-        var (exitCode, output) = await RunAsync(Path.Combine(clone.Path, "scripts", "demo.sh"), [], TimeSpan.FromMinutes(10));
+        var demo = await ChildProcess.RunAsync(Path.Combine(clone.Path, "scripts", "demo.sh"), [], TimeSpan.FromMinutes(10));
+        var output = demo.Stdout + demo.Stderr;
 
-        Assert.True(exitCode == 0, output);
+        Assert.True(demo.ExitCode == 0, demo.ToString());
         Assert.Contains("migrate: migrated PID", output, StringComparison.Ordinal);
         Assert.Contains("\"outcome\": \"migrated\"", output, StringComparison.Ordinal);
         Assert.Contains("checksum=ok", output[output.IndexOf("after the migration", StringComparison.Ordinal)..], StringComparison.Ordinal);
         var demoDirectory = Regex.Match(output, @"report \((/tmp/migrate-demo\.[^/]+)/report\.json\)").Groups[1].Value;
         Assert.NotEmpty(demoDirectory);
         Assert.False(Directory.Exists(demoDirectory), "the demo left its directory behind");
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(string program, string[] arguments, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        await process.WaitForExitAsync(cancel.Token);
-        return (process.ExitCode, await stdout + await stderr);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -196,7 +195,7 @@ public sealed partial class LabTests(Workloads workloads)
             Assert.True(up.ExitCode == 0, up.ToString());
         }
 
-        public Task<LabRun> DownAsync() => RunAsync(Script, "down", "--prefix", Prefix);
+        public Task<ProcessOutcome> DownAsync() => RunAsync(Script, "down", "--prefix", Prefix);
 
         /// <summary>Starts PROGRAM detached on HOST (hosts.sh spawn) and keeps it to end.</summary>
         public async Task<LabProcess> SpawnAsync(string host, string program, params string[] arguments)
@@ -236,33 +235,7 @@ public sealed partial class LabTests(Workloads workloads)
             Scratch.Dispose();
         }
 
-        public static async Task<LabRun> RunAsync(string program, params string[] arguments)
-        {
-            var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in arguments)
-            {
-                start.ArgumentList.Add(argument);
-            }
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within 5 minutes");
-            }
-            return new LabRun(program, arguments, process.ExitCode, await stdout, await stderr);
-        }
-    }
-
-    private sealed record LabRun(string Program, string[] Arguments, int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() =>
-            $"{Program} {string.Join(' ', Arguments)}: exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+        public static Task<ProcessOutcome> RunAsync(string program, params string[] arguments) =>
+            ChildProcess.RunAsync(program, arguments, TimeSpan.FromMinutes(5));
     }
 }

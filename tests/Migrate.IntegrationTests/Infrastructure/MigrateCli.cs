@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Migrate.IntegrationTests.Infrastructure;
@@ -30,32 +29,7 @@ internal static class MigrateCli
 
     public static async Task<MigrateResult> RunRawAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        var start = new ProcessStartInfo(Repository.Migrate)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[name] = value;
-        }
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(Timeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill();
-            throw new TimeoutException($"migrate {string.Join(' ', arguments)} did not finish within {Timeout}");
-        }
-        return new MigrateResult(process.ExitCode, await stdout, await stderr, null);
+        var run = await ChildProcess.RunAsync(Repository.Migrate, arguments, Timeout, environment);
+        return new MigrateResult(run.ExitCode, run.Stdout, run.Stderr, null);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -74,19 +73,9 @@ public sealed class StockKernelGuest : IAsyncLifetime
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string[] command, TimeSpan timeout, bool check = true)
     {
-        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in command.Skip(1))
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        await process.WaitForExitAsync(cancel.Token);
-        var result = (process.ExitCode, await stdout, await stderr);
-        Assert.True(!check || result.ExitCode == 0, $"{string.Join(' ', command)} failed ({result.ExitCode}):\n{result.Item3}");
-        return result;
+        var run = await ChildProcess.RunAsync(command[0], command.Skip(1), timeout);
+        Assert.True(!check || run.ExitCode == 0, run.ToString());
+        return (run.ExitCode, run.Stdout, run.Stderr);
     }
 }
 
