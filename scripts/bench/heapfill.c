@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tests/workloads/detach.h"
+
 #define PAGE 4096
 #define WORDS (PAGE / 8)
 #define LINE_LEN 120	 /* status line width, '\n' included */
@@ -177,27 +179,6 @@ static void fill_random(uint8_t *buffer, size_t size)
 		put64(buffer + i, next_random());
 }
 
-/* Closes every descriptor above 2 except KEEP: a caller's pipes would be external files to CRIU. */
-static void close_others(int keep)
-{
-	if (keep > 3)
-		close_range(3, keep - 1, 0);
-	close_range(keep + 1, ~0U, 0);
-}
-
-static void detach(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		exit(1);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (null > 2)
-		close(null);
-	setsid();
-}
-
 static void write_status(int fd, size_t pages, unsigned long long passes, long long bad_page)
 {
 	char text[LINE_LEN], line[LINE_LEN];
@@ -238,8 +219,7 @@ int main(int argc, char **argv)
 		perror("allocating the buffer");
 		return 1;
 	}
-	close_others(status);
-	detach();
+	detach_keeping(&status, 1);
 
 	state = seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
 	if (state == 0)

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
+
 #define LINE_LEN 160		 /* status line width, '\n' included */
 #define REALTIME_SLACK_US 2000000 /* vDSO realtime vs the kernel's */
 #define STATUS_US 20000
@@ -50,32 +52,6 @@ static int64_t nsec(const struct timespec *t)
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
 }
 
-/* Closes every descriptor above 2 except KEEP (ascending): a caller's pipes
- * would be external files to CRIU. */
-static void close_others(const int *keep, int n)
-{
-	unsigned int low = 3;
-	for (int i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > low)
-			close_range(low, keep[i] - 1, 0);
-		low = keep[i] + 1;
-	}
-	close_range(low, ~0U, 0);
-}
-
-static void detach(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		exit(1);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (null > 2)
-		close(null);
-	setsid();
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -87,8 +63,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	close_others(&status, 1);
-	detach();
+	detach_keeping(&status, 1);
 
 	unsigned long long calls = 0, rounds = 0;
 	char why[96] = "";

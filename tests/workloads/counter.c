@@ -12,6 +12,7 @@
  * It detaches from its parent's session and standard streams first, so CRIU
  * can dump it without --shell-job and without external pipes.
  */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "detach.h"
 
 static uint64_t fnv1a(const uint8_t *data, size_t size)
 {
@@ -28,19 +31,6 @@ static uint64_t fnv1a(const uint8_t *data, size_t size)
 		hash *= 0x100000001b3ULL;
 	}
 	return hash;
-}
-
-static void detach(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		exit(1);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (null > 2)
-		close(null);
-	setsid();
 }
 
 int main(int argc, char **argv)
@@ -55,7 +45,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	detach();
+	detach_keeping(&status, 1);
 
 	uint8_t *buffer = malloc(size);
 	uint64_t x = 0x9e3779b97f4a7c15ULL;

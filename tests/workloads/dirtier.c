@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
+
 #define PAGE 4096
 #define WORDS (PAGE / 8)
 #define LINE_LEN 200	   /* status line width, '\n' included */
@@ -94,32 +96,6 @@ static void fill_random(uint64_t *words, uint64_t *state)
 		words[i] = next_random(state);
 }
 
-/* Closes every descriptor above 2 except KEEP (ascending): a caller's pipes
- * would be external files to CRIU. */
-static void close_others(const int *keep, int n)
-{
-	unsigned int low = 3;
-	for (int i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > low)
-			close_range(low, keep[i] - 1, 0);
-		low = keep[i] + 1;
-	}
-	close_range(low, ~0U, 0);
-}
-
-static void detach(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		exit(1);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (null > 2)
-		close(null);
-	setsid();
-}
-
 static void *heartbeat(void *unused)
 {
 	(void)unused;
@@ -165,8 +141,7 @@ int main(int argc, char **argv)
 		perror("allocating the buffer");
 		return 1;
 	}
-	close_others(&status, 1);
-	detach();
+	detach_keeping(&status, 1);
 
 	uint64_t state = seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
 	if (state == 0)

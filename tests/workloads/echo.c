@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "detach.h"
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -40,14 +42,7 @@ int main(int argc, char **argv)
 	fprintf(port, "%d\n", ntohs(address.sin_port));
 	fclose(port);
 
-	int null = open("/dev/null", O_RDWR);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (listener > 3)
-		close_range(3, listener - 1, 0);
-	close_range(listener + 1, ~0U, 0);
-	setsid();
+	detach_keeping(&listener, 1);
 
 	for (;;) {
 		int client = accept(listener, NULL, NULL);

@@ -41,37 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
+
 #define LINE_LEN 200 /* status line width, '\n' included */
 
 static int64_t usec(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000 + t->tv_nsec / 1000;
-}
-
-/* Closes every descriptor above 2 except KEEP (ascending): a caller's pipes
- * would be external files to CRIU. */
-static void close_others(const int *keep, int n)
-{
-	unsigned int low = 3;
-	for (int i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > low)
-			close_range(low, keep[i] - 1, 0);
-		low = keep[i] + 1;
-	}
-	close_range(low, ~0U, 0);
-}
-
-static void detach(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		exit(1);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	if (null > 2)
-		close(null);
-	setsid();
 }
 
 /* Writes one fixed-width line: the text padded with spaces, then '\n'. */
@@ -111,8 +87,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int keep[] = { status < gaps ? status : gaps, status < gaps ? gaps : status };
-	close_others(keep, 2);
-	detach();
+	detach_keeping(keep, 2);
 
 	const struct timespec period = { 0, 1000000 };
 	unsigned long long beats = 0, ngaps = 0, steps = 0;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detach.h"
+
 static int status;
 static volatile unsigned long calls;
 static volatile int inside;
@@ -67,13 +69,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	int null = open("/dev/null", O_RDWR);
-	dup2(null, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	close_range(3, status - 1, 0);
-	close_range(status + 1, ~0U, 0);
-	setsid();
+	detach_keeping(&status, 1);
 
 	if (strcmp(argv[2], "stuck") == 0) {
 		calls++;
