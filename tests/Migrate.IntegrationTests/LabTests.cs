@@ -21,9 +21,10 @@ public sealed partial class LabTests(Workloads workloads)
     /// resumed them), so it exceeds the real freeze by CRIU's start-up and
     /// half a round trip; the heartbeat's gap exceeds it by up to one 1 ms beat
     /// plus the time until the resumed thread is scheduled. Measured on this
-    /// 2-core machine over a 1 Gbit/s lab link (30 migrations of this test's
-    /// heartbeat, load average 3–6 from other work), frozenMs − gap was
-    /// 2–63 ms, median 29 ms; the bound leaves room for a noisier CI machine.
+    /// 2-core machine: in the 48 migrate runs of docs/lab/results.csv
+    /// (frozen_ms − downtime_ms) it was 2.4–40 ms, median 24.5 ms; earlier, 30
+    /// runs of this test under load 3–6 gave 2–63 ms. The bound leaves room
+    /// for a noisier CI machine.
     /// </summary>
     private const double GapBoundMs = 150;
 
