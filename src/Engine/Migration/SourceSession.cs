@@ -148,7 +148,7 @@ public sealed partial class SourceSession(
             return Report(MigrationOutcome.Refused, "running on the source, untouched (checks only)");
         }
         catch (Exception e) when (e is MigrationRefusedException or RpcException or CriuException or CriuNotFoundException
-                                      or OperationCanceledException or IOException)
+                                      or OperationCanceledException or IOException or InvalidDataException)
         {
             return Report(MigrationOutcome.Refused, "running on the source, untouched (checks only)", target.Explain(e));
         }

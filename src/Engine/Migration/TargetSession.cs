@@ -501,4 +501,5 @@ public sealed partial class TargetSession : IAsyncDisposable
 public sealed class InvalidSessionStateException(string message) : Exception(message);
 
 /// <summary>No session has that ID (never opened, or expired).</summary>
-public sealed class SessionNotFoundException(string id) : Exception($"no session {id} (never opened, or expired)");
+public sealed class SessionNotFoundException(string id)
+    : Exception(SessionIds.IsValid(id) ? $"no session {id} (never opened, or expired)" : "no session has that ID: it is malformed");

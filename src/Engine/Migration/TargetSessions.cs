@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Transfer;
 using Migrate.Protocol;
 
 namespace Migrate.Engine.Migration;
@@ -22,7 +22,7 @@ public sealed partial class TargetSessions(
 
     public TargetSession Open(HostFacts source)
     {
-        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var id = SessionIds.NewId();
         var session = new TargetSession(id, source, criu, features, Options, time, logger);
         _sessions[id] = session;
         LogOpened(logger, id, source.Hostname);
@@ -30,7 +30,7 @@ public sealed partial class TargetSessions(
     }
 
     public TargetSession Get(string id) =>
-        _sessions.TryGetValue(id, out var session) ? session : throw new SessionNotFoundException(id);
+        SessionIds.IsValid(id) && _sessions.TryGetValue(id, out var session) ? session : throw new SessionNotFoundException(id);
 
     /// <summary>
     /// Drops sessions that restored nothing and went quiet, and forgets

@@ -82,10 +82,15 @@ public sealed class TargetClient : IDisposable
 
     public TargetAddress Address { get; }
 
-    public async Task<HandshakeReply> HandshakeAsync(HostFacts source, CancellationToken cancellationToken) =>
-        await _client.HandshakeAsync(
+    public async Task<HandshakeReply> HandshakeAsync(HostFacts source, CancellationToken cancellationToken)
+    {
+        var reply = await _client.HandshakeAsync(
             new HandshakeRequest { ProtocolVersion = ProtocolVersion, Source = source },
             Options(ShortCall, cancellationToken)).ConfigureAwait(false);
+        // The ID becomes a directory name here: check it before anything uses it.
+        SessionIds.Require(reply.SessionId, $"the target {Address}");
+        return reply;
+    }
 
     /// <param name="set">The set's name on the target.</param>
     /// <param name="parent">The set this one's images name as parent, or null.</param>

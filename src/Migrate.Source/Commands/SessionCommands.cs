@@ -38,10 +38,16 @@ internal sealed class SessionCommands
         command.SetAction(async (parse, cancellationToken) =>
         {
             var address = CommonOptions.ParseTarget(parse.GetValue(to)!);
+            var id = parse.GetValue(session)!;
+            if (!SessionIds.IsValid(id))
+            {
+                await Console.Error.WriteLineAsync($"migrate: '{id}' is not a session ID: copy the {SessionIds.Length} hex digits migrate printed");
+                return ExitCodes.Usage;
+            }
             using var target = new TargetClient(address, CommonOptions.ReadToken(parse.GetValue(tokenFile)!));
             try
             {
-                Console.WriteLine($"migrate: {await act(target, parse.GetValue(session)!, cancellationToken)}");
+                Console.WriteLine($"migrate: {await act(target, id, cancellationToken)}");
                 return ExitCodes.Migrated;
             }
             catch (RpcException e)
