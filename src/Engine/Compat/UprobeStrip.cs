@@ -1,5 +1,5 @@
 using Migrate.Engine.Images;
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Criu;
 
@@ -55,7 +55,7 @@ public sealed class CriuLazyPages : IAsyncDisposable
             start.Environment[name] = value;
         }
         Process process;
-        await CriuSwrk.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await ChildReaper.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {settings.CriuPath} lazy-pages");
@@ -63,7 +63,7 @@ public sealed class CriuLazyPages : IAsyncDisposable
         }
         finally
         {
-            CriuSwrk.SpawnGate.Release();
+            ChildReaper.SpawnGate.Release();
         }
 
         var daemon = new CriuLazyPages(process, Path.Combine(workDirectory, LogName), time);

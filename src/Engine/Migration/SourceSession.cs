@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Transfer;
 using Migrate.Protocol;

@@ -1,4 +1,4 @@
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Migration;
 
@@ -21,7 +21,7 @@ public sealed class StoppedTasks : IDisposable
         var tasks = new List<(int, PidfdHandle)>();
         foreach (var pid in pids)
         {
-            if (Linux.PidfdOpen(pid) is { } handle)
+            if (PidfdHandle.Open(pid) is { } handle)
             {
                 tasks.Add((pid, handle));
             }
@@ -30,24 +30,24 @@ public sealed class StoppedTasks : IDisposable
     }
 
     /// <summary>Lets every task run again. Returns how many were still there to resume.</summary>
-    public int Resume() => _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGCONT));
+    public int Resume() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGCONT));
 
     /// <summary>Resumes the tasks that are stopped, leaving running ones alone.</summary>
     public void ResumeStopped()
     {
         foreach (var (pid, handle) in _tasks.Where(task => ProcessTree.State(task.Pid) is 'T' or 't'))
         {
-            Linux.PidfdSendSignal(handle, Signals.SIGCONT);
+            handle.SendSignal(Signals.SIGCONT);
         }
     }
 
     /// <summary>Kills every task and waits until each has exited. Returns how many it killed.</summary>
     public int Kill(TimeSpan timeout)
     {
-        int killed = _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGKILL));
+        int killed = _tasks.Count(task => task.Handle.SendSignal(Signals.SIGKILL));
         foreach (var (pid, handle) in _tasks)
         {
-            if (!Linux.WaitForExit(handle, timeout))
+            if (!handle.WaitForExit(timeout))
             {
                 throw new IOException($"task {pid} did not exit within {timeout.TotalSeconds:0} s of SIGKILL");
             }

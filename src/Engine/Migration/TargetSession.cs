@@ -361,7 +361,7 @@ public sealed partial class TargetSession : IAsyncDisposable
         _restored.Dispose();
         _restored = null;
         // The killed tasks hold their PIDs until reaped, and the restore needs them.
-        Interop.ChildReaper.ReapExited();
+        Linux.ChildReaper.ReapExited();
         await StopLazyPagesAsync().ConfigureAwait(false);
         (_, _restored) = await RestoreStoppedAsync(lazy: false, new Google.Protobuf.Collections.RepeatedField<StageTiming>(), cancellationToken).ConfigureAwait(false);
     }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Google.Protobuf;
 using Grpc.Core;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
 
