@@ -32,6 +32,6 @@ catch (UsageException e)
 catch (Exception e)
 {
     Console.Error.WriteLine($"migrate: unexpected failure: {e.Message}");
-    Console.Error.WriteLine("migrate: the process was not migrated; check that it runs on the source (ps -p PID) and report this error.");
+    Console.Error.WriteLine("migrate: where the process is could not be determined: check it here (ps -p PID) and in the target agent's log, and report this error.");
     return ExitCodes.Failed;
 }

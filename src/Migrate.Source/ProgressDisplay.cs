@@ -1,6 +1,6 @@
 using System.Globalization;
 using Migrate.Engine.Memory;
-using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Source;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

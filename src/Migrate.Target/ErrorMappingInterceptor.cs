@@ -3,8 +3,8 @@ using Grpc.Core.Interceptors;
 using Google.Protobuf;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Target;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
@@ -44,7 +44,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
         if (e is CheckFailedException failed)
         {
             // The source's report names the check that refused.
-            trailers.Add(SourceSession.CheckTrailer, failed.Check.ToByteArray());
+            trailers.Add(WireProtocol.FailedCheckTrailer, WireMapping.ToWire(failed.Check).ToByteArray());
         }
         return new RpcException(status, trailers, e.Message);
     }

@@ -7,8 +7,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Interop;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Target;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
@@ -36,9 +36,8 @@ internal static class TargetHost
         ChildReaper.AdoptOrphans();
         using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
 
-        var criu = new CriuClient(new CriuSettings());
+        var criu = new CriuClient(new CriuSettings(), TimeProvider.System);
         var facts = await HostFactsProbe.CollectAsync(criu, cancellationToken);
-        var features = await criu.CheckFeaturesAsync(cancellationToken);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -72,23 +71,23 @@ internal static class TargetHost
         });
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(criu);
         builder.Services.AddSingleton(facts);
-        builder.Services.AddSingleton(features);
-        builder.Services.AddSingleton(new TargetOptions
+        var targetOptions = new TargetOptions
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
-        });
-        builder.Services.AddSingleton<TargetSessions>();
+        };
+        builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
+            criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
+            services.GetRequiredService<ILogger<TargetSessions>>())));
         builder.Services.AddHostedService<SessionJanitor>();
         builder.Services.AddGrpc(grpc =>
         {
             // Interceptors run in order: authenticate before anything else.
             grpc.Interceptors.Add<TokenAuthInterceptor>(token);
             grpc.Interceptors.Add<ErrorMappingInterceptor>();
-            grpc.MaxReceiveMessageSize = 4 << 20;
+            grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes;
         });
 
         var app = builder.Build();

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using Grpc.Net.Client;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 using Migrate.IntegrationTests.Infrastructure;
 using Migrate.Protocol;
 
@@ -119,7 +119,7 @@ public sealed class AgentProtocolTests : IAsyncLifetime
     }
 
     private async Task<string> OpenSessionAsync() =>
-        (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = TargetClient.ProtocolVersion, Source = new HostFacts() }, _auth)).SessionId;
+        (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = new HostFacts() }, _auth)).SessionId;
 
     private async Task<RpcException> SendAsync(string session, params ImageStreamMessage[] messages)
     {

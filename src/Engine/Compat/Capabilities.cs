@@ -1,5 +1,4 @@
 using System.Globalization;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 

@@ -3,7 +3,6 @@ using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 using Migrate.Engine.Interop;
 using Migrate.Engine.Memory;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 

@@ -1,4 +1,3 @@
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 

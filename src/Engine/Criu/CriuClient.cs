@@ -137,15 +137,37 @@ public sealed record CriuVersionInfo(int Major, int Minor, int Sublevel)
     public override string ToString() => $"{Major}.{Minor}.{Sublevel}";
 }
 
-/// <summary>Drives CRIU through its RPC, one <c>criu swrk</c> per request.</summary>
-public sealed class CriuClient(CriuSettings settings)
+/// <summary>What the engine asks of CRIU: the seam behind which tests put a fake.</summary>
+public interface ICriu
 {
-    public CriuSettings Settings { get; } = settings;
-
     /// <summary>
     /// Dumps a process tree. With <see cref="CriuAction.LeaveStopped"/> its tasks
     /// stay stopped; a pre-dump always lets them run on.
     /// </summary>
+    Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken);
+
+    /// <summary>Restores a process tree; returns the PID of its root task.</summary>
+    Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken);
+
+    /// <summary>Starts a lazy-pages daemon for a restore of <paramref name="imagesDirectory"/> and returns once it accepts it.</summary>
+    Task<ILazyPagesDaemon> StartLazyPagesAsync(string imagesDirectory, string workDirectory, CancellationToken cancellationToken);
+
+    Task<CriuFeatureSet> CheckFeaturesAsync(CancellationToken cancellationToken);
+
+    Task<CriuVersionInfo> GetVersionAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes this host's CPU description into the action's images directory as cpuinfo.img.</summary>
+    Task DumpCpuInfoAsync(CriuCpuInfo dump, CancellationToken cancellationToken);
+
+    /// <summary>Checks that this CPU can run what the cpuinfo.img in the images directory describes.</summary>
+    Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken);
+}
+
+/// <summary>Drives CRIU through its RPC, one <c>criu swrk</c> per request.</summary>
+public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
+{
+    public CriuSettings Settings { get; } = settings;
+
     public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
         // PRE_DUMP keeps CRIU waiting on the socket for the next pre-dump or the
@@ -154,13 +176,11 @@ public sealed class CriuClient(CriuSettings settings)
         await RunActionAsync(type, dump, onNotify, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Writes this host's CPU description into the action's images directory as cpuinfo.img.</summary>
     public async Task DumpCpuInfoAsync(CriuCpuInfo dump, CancellationToken cancellationToken)
     {
         await RunActionAsync(CriuReqType.CpuinfoDump, dump with { Check = false }, null, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Checks that this CPU can run what the cpuinfo.img in the images directory describes.</summary>
     public async Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken)
     {
         await RunActionAsync(CriuReqType.CpuinfoCheck, check with { Check = true }, null, cancellationToken).ConfigureAwait(false);
@@ -177,12 +197,14 @@ public sealed class CriuClient(CriuSettings settings)
         return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages);
     }
 
-    /// <summary>Restores a process tree; returns the PID of its root task.</summary>
     public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
         var response = await RunActionAsync(CriuReqType.Restore, restore, onNotify, cancellationToken).ConfigureAwait(false);
         return response.Restore.Pid;
     }
+
+    public async Task<ILazyPagesDaemon> StartLazyPagesAsync(string imagesDirectory, string workDirectory, CancellationToken cancellationToken) =>
+        await CriuLazyPages.StartAsync(Settings, imagesDirectory, workDirectory, time, cancellationToken).ConfigureAwait(false);
 
     public async Task<CriuVersionInfo> GetVersionAsync(CancellationToken cancellationToken)
     {

@@ -11,12 +11,12 @@ namespace Migrate.Engine.Interop;
 /// </summary>
 public static class ChildReaper
 {
-    private static readonly ConcurrentDictionary<int, byte> s_spawned = new();
+    private static readonly ConcurrentDictionary<int, byte> Spawned = new();
 
     /// <summary>Marks a child the runtime's Process class will reap.</summary>
-    internal static void TrackSpawned(int pid) => s_spawned[pid] = 0;
+    internal static void TrackSpawned(int pid) => Spawned[pid] = 0;
 
-    internal static void ForgetSpawned(int pid) => s_spawned.TryRemove(pid, out _);
+    internal static void ForgetSpawned(int pid) => Spawned.TryRemove(pid, out _);
 
     /// <summary>
     /// Makes orphaned descendants reparent to this process, unless it already
@@ -39,7 +39,7 @@ public static class ChildReaper
         try
         {
             int reaped = 0;
-            foreach (int pid in Children().Where(pid => !s_spawned.ContainsKey(pid) && IsZombie(pid)))
+            foreach (int pid in Children().Where(pid => !Spawned.ContainsKey(pid) && IsZombie(pid)))
             {
                 if (Linux.TryReap(pid))
                 {

@@ -2,15 +2,17 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Source;
+using Migrate.Engine.Protocol;
 using Polly;
 using Polly.Retry;
 
 namespace Migrate.Engine.Migration;
 
 /// <summary>One process of an evacuation: where it goes, or why it cannot.</summary>
-public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckReport> Checks);
+public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckResult> Checks);
 
 /// <summary>One row of the evacuation report.</summary>
 public sealed record EvacuationRow
@@ -69,7 +71,7 @@ public sealed record EvacuationOptions
 /// migrate a few at a time. One failure stops nothing else, and a process that
 /// does not move keeps running here.
 /// </summary>
-public sealed partial class Evacuation(CriuClient criu, EvacuationOptions options, TimeProvider time, ILoggerFactory loggers)
+public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, TimeProvider time, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger<Evacuation>();
 
@@ -90,8 +92,8 @@ public sealed partial class Evacuation(CriuClient criu, EvacuationOptions option
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                using var client = new TargetClient(target, options.Token);
-                checks[(pid, target)] = await Session(client, pid).CheckAsync(cancellationToken).ConfigureAwait(false);
+                using var agent = new GrpcTargetAgent(target, options.Token);
+                checks[(pid, target)] = await Migration(agent, pid).CheckAsync(cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -195,8 +197,8 @@ public sealed partial class Evacuation(CriuClient criu, EvacuationOptions option
         var report = await retry.ExecuteAsync(async token =>
         {
             attempts++;
-            using var client = new TargetClient(placement.Target!, options.Token);
-            return await Session(client, placement.Pid).RunAsync(token).ConfigureAwait(false);
+            using var agent = new GrpcTargetAgent(placement.Target!, options.Token);
+            return await Migration(agent, placement.Pid).RunAsync(token).ConfigureAwait(false);
         }, abortInFlight).ConfigureAwait(false);
         return new EvacuationRow
         {
@@ -213,8 +215,8 @@ public sealed partial class Evacuation(CriuClient criu, EvacuationOptions option
         };
     }
 
-    private SourceSession Session(TargetClient client, int pid) =>
-        new(criu, client, options.Migration with { Pid = pid }, time, loggers.CreateLogger<SourceSession>());
+    private SourceMigration Migration(ITargetAgent agent, int pid) =>
+        SourceMigration.OnThisHost(criu, agent, options.Migration with { Pid = pid }, time, loggers.CreateLogger<SourceMigration>());
 
     private EvacuationRow Report(EvacuationRow row)
     {

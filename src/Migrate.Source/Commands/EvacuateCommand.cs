@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration;
 using Spectre.Console;
@@ -58,7 +57,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var evacuation = new Evacuation(
-            new CriuClient(new CriuSettings()),
+            new CriuClient(new CriuSettings(), TimeProvider.System),
             new EvacuationOptions
             {
                 Targets = targets,
