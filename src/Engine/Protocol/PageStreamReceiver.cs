@@ -16,7 +16,7 @@ public static class PageStreamReceiver
 
     /// <param name="messages">The stream after its <see cref="PageStreamBegin"/>.</param>
     public static async Task<PageStreamSummary> ReceiveAsync(
-        IAsyncEnumerable<PageStreamMessage> messages, PageStore store, CancellationToken cancellationToken)
+        IAsyncEnumerable<PageStreamMessage> messages, IPageSink store, CancellationToken cancellationToken)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(PageBatchBuilder.MaxPages * PageSize.Bytes);
         long pages = 0, zero = 0, onWire = 0;
@@ -49,6 +49,10 @@ public static class PageStreamReceiver
         {
             throw new TransferRejectedException(TransferRejection.TooLarge, e.Message, e);
         }
+        catch (InvalidDataException e)
+        {
+            throw new TransferRejectedException(TransferRejection.Malformed, e.Message, e);
+        }
         catch (IOException e)
         {
             throw new TransferRejectedException(TransferRejection.StorageFailed, $"cannot store pages: {e.Message}", e);
@@ -59,7 +63,7 @@ public static class PageStreamReceiver
         }
     }
 
-    private static void Store(PageBatch batch, PageStore store, byte[] buffer)
+    private static void Store(PageBatch batch, IPageSink store, byte[] buffer)
     {
         if (batch.Pid <= 0)
         {
@@ -88,9 +92,8 @@ public static class PageStreamReceiver
                 throw new TransferRejectedException(e.ExceedsLimit ? TransferRejection.TooLarge : TransferRejection.Corrupt,
                     $"page batch for PID {batch.Pid}: {e.Message}", e);
             }
-            store.Write(batch.Pid, batch.Addresses.ToArray(), buffer.AsSpan(0, expected));
         }
-        store.WriteZero(batch.Pid, batch.ZeroAddresses.ToArray());
+        store.Store(batch.Pid, batch.Addresses.ToArray(), buffer.AsSpan(0, expected), batch.ZeroAddresses.ToArray());
     }
 
     private static void CheckAddresses(IEnumerable<ulong> addresses)
