@@ -12,7 +12,7 @@
 #       random    heapfill random: SIZE MiB of random bytes, incompressible
 #       dirtier   dirtier SIZE 0 0: random bytes too, but its verifier keeps a
 #                 core busy (tests/workloads/README.md), as a working process would
-#     heapfill (scripts/bench/heapfill.c) sleeps between checks, so heap and
+#     heapfill (tests/workloads/heapfill.c) sleeps between checks, so heap and
 #     random differ only in their data.
 #  b. dirtier SIZE HOT 0 migrated with `--precopy content-hash` and an identical
 #     fresh one with `--precopy off`: frozenMs, final.bytesOnWire, final.pagesSent,
@@ -209,7 +209,7 @@ col() { awk -F'\t' -v s="$3" -v c="$2" '$1 == s { print $c }' "$1"; }
 
 # --- the runs --------------------------------------------------------------
 
-gcc -O2 -Wall -Werror -o "$work/heapfill" "$here/heapfill.c"
+gcc -O2 -Wall -Werror -o "$work/heapfill" "$repo/tests/workloads/heapfill.c"
 gcc -O2 -Wall -Werror -o "$work/dirtier" "$repo/tests/workloads/dirtier.c"
 start_target
 log "target agent on 127.0.0.1:$port (PID $agent_pid in its namespace); load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -59,7 +59,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/packages.sh
 source "$repo/scripts/lib/packages.sh"
-hosts=$here/hosts.sh
+hosts=$repo/tests/hosts/lab/hosts.sh
 criu=/usr/local/sbin/criu
 
 sizes=64 rates=0,50 links=1gbit,10gbit runs=3 methods=precopy,noprecopy,byhand

@@ -42,7 +42,7 @@
 # `up` tears down leftovers first; `down` removes everything and can run twice.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 prefix=lab
 rate=
 agents=0
