@@ -1,7 +1,7 @@
 /*
  * heapfill: holds memory that looks like a process heap (or random bytes),
  * mostly idle, and proves it stays exact. A workload for pre-copy throughput
- * benchmarks (scripts/bench/precopy.sh).
+ * benchmarks (tests/Migrate.Lab, its bench command).
  *
  *   heapfill STATUS_FILE SIZE_MIB heap|random [SEED]
  *
