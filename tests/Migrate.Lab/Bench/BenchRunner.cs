@@ -70,7 +70,7 @@ internal sealed class BenchRunner(BenchPlan plan, LocalTarget target, string dir
                     first.BytesRaw / (double)first.BytesOnWire, first.DurationMs, report.Rounds.Count);
                 Throughput.Add(row);
                 Log.Info(string.Create(CultureInfo.InvariantCulture,
-                    $"  {kind}-{run,-6} round 1: {row.RawMBps,7:F1} MB/s raw, {row.WireMBps,7:F1} MB/s wire, ratio {row.Ratio:F2}, {row.DurationMs:F0} ms"));
+                    $"  {$"{kind}-{run}",-12} round 1: {row.RawMBps,7:F1} MB/s raw, {row.WireMBps,7:F1} MB/s wire, ratio {row.Ratio:F2}, {row.DurationMs:F0} ms"));
             }
             foreach (var method in plan.Methods)
             {

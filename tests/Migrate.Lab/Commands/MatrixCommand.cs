@@ -75,8 +75,15 @@ internal sealed partial class MatrixCommand
         Log.Info($"lab '{plan.Prefix}' up (a stale one from a crash is torn down first)");
         await using (var lab = await LabHosts.UpAsync(plan.Prefix, cancellationToken))
         {
-            var dirtier = await Workloads.BuildAsync("dirtier", Path.Combine(lab.WorkDirectory, "bin"), cancellationToken);
-            records = await new MatrixRunner(plan, lab, dirtier, csv).RunAsync(cancellationToken);
+            try
+            {
+                var dirtier = await Workloads.BuildAsync("dirtier", Path.Combine(lab.WorkDirectory, "bin"), cancellationToken);
+                records = await new MatrixRunner(plan, lab, dirtier, csv).RunAsync(cancellationToken);
+            }
+            finally
+            {
+                lab.KeepAgentLog(Path.Combine(plan.OutputDirectory, "agent-b.log"));
+            }
         }
         var context = new MatrixContext(
             started, await MachineDescription.DescribeAsync(cancellationToken), plan.CommandLine, records.Count,

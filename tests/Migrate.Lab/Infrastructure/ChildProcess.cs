@@ -49,14 +49,8 @@ internal static class ChildProcess
             cancellationToken.ThrowIfCancellationRequested();
             throw new TimeoutException($"{command} did not finish within {timeout.TotalSeconds:F0} s");
         }
-        // WaitForExitAsync returns once the output streams closed too.
-        lock (stdout)
-        {
-            lock (stderr)
-            {
-                return new ProcessOutcome(command, process.ExitCode, stdout.ToString(), stderr.ToString());
-            }
-        }
+        // WaitForExitAsync returns once both output streams have ended: every line is in.
+        return new ProcessOutcome(command, process.ExitCode, stdout.ToString(), stderr.ToString());
     }
 
     /// <summary>

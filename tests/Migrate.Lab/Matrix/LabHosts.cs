@@ -29,6 +29,9 @@ internal sealed class LabHosts : IAsyncDisposable
     /// <summary>B's address on the migration link.</summary>
     public string AddressOfB { get; private set; } = "";
 
+    /// <summary>The lab's state (agents' PIDs and logs), which goes with the lab.</summary>
+    private string StateDirectory { get; set; } = "";
+
     /// <summary>Brings the lab up (a stale one of the prefix, left by a crash, goes first) with its tmpfs and B's agent.</summary>
     public static async Task<LabHosts> UpAsync(string prefix, CancellationToken cancellationToken)
     {
@@ -41,6 +44,7 @@ internal sealed class LabHosts : IAsyncDisposable
             lab.WorkDirectory = await lab.HostsAsync(["path", "work"], cancellationToken);
             lab.TokenFile = await lab.HostsAsync(["path", "token"], cancellationToken);
             lab.AddressOfB = await lab.HostsAsync(["addr", "b"], cancellationToken);
+            lab.StateDirectory = await lab.HostsAsync(["path", "state"], cancellationToken);
         }
         catch
         {
@@ -81,6 +85,16 @@ internal sealed class LabHosts : IAsyncDisposable
         return found.Succeeded && int.TryParse(found.Stdout.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
             ? OwnedProcess.Of(pid)
             : null;
+    }
+
+    /// <summary>Copies B's agent's log to <paramref name="destination"/>: the target's side of any failure, kept past the lab.</summary>
+    public void KeepAgentLog(string destination)
+    {
+        var log = Path.Combine(StateDirectory, "agent-b.log");
+        if (File.Exists(log))
+        {
+            File.Copy(log, destination, overwrite: true);
+        }
     }
 
     /// <summary>Ends the agents and everything left in the hosts' namespaces, removes the tmpfs. Safe to repeat.</summary>

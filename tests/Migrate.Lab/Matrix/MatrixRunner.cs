@@ -62,7 +62,8 @@ internal sealed class MatrixRunner(MatrixPlan plan, LabHosts lab, string dirtier
             {
                 return record with { Verified = failure };
             }
-            var onB = await lab.FindOnBAsync(move.RestoredPid!.Value, cancellationToken);
+            int restored = move.RestoredPid ?? throw new LabException($"{method.Name} moved the process but did not say its PID on B");
+            var onB = await lab.FindOnBAsync(restored, cancellationToken);
             if (onB is null)
             {
                 return record with { Verified = "not-found-on-b" };
