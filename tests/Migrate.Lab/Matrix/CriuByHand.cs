@@ -53,7 +53,7 @@ internal sealed class CriuByHand : IMover
             await File.AppendAllTextAsync(log, dump.Stdout + dump.Stderr, cancellationToken);
             if (!dump.Succeeded)
             {
-                return new Move { Failure = "criu-dump-failed" }; // CRIU resumed the source; the receiver is ended with the run
+                return new Move { Failure = "criu-dump-failed" }; // CRIU resumed the source
             }
 
             var copyStart = clock.Elapsed;

@@ -18,11 +18,14 @@ internal sealed record Summary(double Median, double Min, double Max, int Count)
         return new Summary(median, sorted[0], sorted[^1], sorted.Length);
     }
 
-    /// <summary>"median (min–max)", or the median alone when all were equal; <paramref name="format"/> for each number.</summary>
-    public string ToText(string format) =>
-        Min == Max
-            ? Median.ToString(format, CultureInfo.InvariantCulture)
-            : string.Create(CultureInfo.InvariantCulture, $"{Median.ToString(format, CultureInfo.InvariantCulture)} ({Min.ToString(format, CultureInfo.InvariantCulture)}–{Max.ToString(format, CultureInfo.InvariantCulture)})");
+    /// <summary>"median (min–max)", or the median alone when min and max print the same; <paramref name="format"/> for each number.</summary>
+    public string ToText(string format)
+    {
+        string median = Median.ToString(format, CultureInfo.InvariantCulture);
+        string min = Min.ToString(format, CultureInfo.InvariantCulture);
+        string max = Max.ToString(format, CultureInfo.InvariantCulture);
+        return min == max ? median : $"{median} ({min}–{max})";
+    }
 
     /// <summary><see cref="ToText"/> of a summary that may be missing: "–" then.</summary>
     public static string Text(Summary? summary, string format = "F1") => summary?.ToText(format) ?? "–";
