@@ -109,6 +109,12 @@ public sealed record MigrationReport
     public IReadOnlyList<CheckResult> Checks { get; init; } = [];
 
     public string ToJson() => ReportJson.Write(this, ReportJsonContext.Default.MigrationReport);
+
+    private static readonly JsonSerializerOptions StrictReader = ReportJson.StrictReader(ReportJsonContext.Default);
+
+    /// <summary>Reads a report as <see cref="ToJson"/> writes it.</summary>
+    /// <exception cref="JsonException">It is not such a report: not JSON, a member missing, or null where the report has a value.</exception>
+    public static MigrationReport FromJson(string json) => ReportJson.Read<MigrationReport>(json, StrictReader);
 }
 
 [JsonSourceGenerationOptions(

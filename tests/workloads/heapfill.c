@@ -1,7 +1,7 @@
 /*
  * heapfill: holds memory that looks like a process heap (or random bytes),
  * mostly idle, and proves it stays exact. A workload for pre-copy throughput
- * benchmarks (scripts/bench/precopy.sh).
+ * benchmarks (tests/Migrate.Lab, its bench command).
  *
  *   heapfill STATUS_FILE SIZE_MIB heap|random [SEED]
  *
@@ -32,9 +32,9 @@
  * passes >= P0 + 2 and require verify=ok. No status line exists before the
  * fill is done.
  *
- * Like tests/workloads, it detaches first (stdio to /dev/null, setsid, every
- * other descriptor closed), so CRIU dumps it without --shell-job. Build with
- * gcc -O2 -Wall -Werror -o heapfill heapfill.c.
+ * Like every workload here, it detaches first (detach.h: stdio to /dev/null,
+ * setsid, every other descriptor closed), so CRIU dumps it without
+ * --shell-job.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../tests/workloads/detach.h"
+#include "detach.h"
 
 #define PAGE 4096
 #define WORDS (PAGE / 8)

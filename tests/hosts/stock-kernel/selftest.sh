@@ -4,13 +4,13 @@
 # machine's kernel (a real vDSO mismatch), starts .NET in the guest, checks port
 # forwarding both ways, and stops the guest leaving nothing behind.
 #
-#   scripts/stock-kernel/selftest.sh [NAME]     (root; about two minutes)
+#   tests/hosts/stock-kernel/selftest.sh [NAME]     (root; about two minutes)
 #
 # Ends with "N passed, M failed"; exits non-zero if anything failed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/../../.." && pwd)
 sk=$here/host.sh
 name=${1:-selftest}
 state=${STOCK_KERNEL_STATE:-/run/migrate-stock-kernel}/$name

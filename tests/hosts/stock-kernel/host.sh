@@ -54,8 +54,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/packages.sh
-source "$here/../lib/packages.sh"
+# shellcheck source=../../../scripts/lib/packages.sh
+source "$here/../../../scripts/lib/packages.sh"
 cache=${MIGRATE_CACHE:-/var/cache/migrate}/stock-kernel
 state_root=${STOCK_KERNEL_STATE:-/run/migrate-stock-kernel}
 boot_timeout=${STOCK_KERNEL_BOOT_TIMEOUT:-180}
@@ -420,7 +420,7 @@ cmd_start() {
   command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing although qemu-system-x86 is installed"
   # The repository (this script, the guest agent, bin/) gets an export of its
   # own: the guest's tmpfs on /tmp, /run and /dev/shm would hide it in a clone there.
-  repo=$(cd "$here/../.." && pwd -P)
+  repo=$(cd "$here/../../.." && pwd -P)
   check_path "the repository" "$repo"
 
   exchange_owned=0
@@ -465,7 +465,7 @@ cmd_start() {
   # tsc=reliable: the kernel otherwise finds the emulated TSCs "unsynchronized" and
   # falls back to the HPET, whose every read is an emulated MMIO access.
   local append="console=ttyS0 loglevel=4 panic=-1 mitigations=off tsc=reliable"
-  append+=" migrate.name=$name migrate.agent=$repo/scripts/stock-kernel/guest-agent.sh migrate.repo=$repo migrate.exchange=$exchange migrate.token=$token migrate.rootcache=$root_cache"
+  append+=" migrate.name=$name migrate.agent=$repo/tests/hosts/stock-kernel/guest-agent.sh migrate.repo=$repo migrate.exchange=$exchange migrate.token=$token migrate.rootcache=$root_cache"
 
   local guest_cpu
   guest_cpu=$(guest_cpu_model)

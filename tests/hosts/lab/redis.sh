@@ -24,8 +24,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-# shellcheck source=../lib/packages.sh
+repo=$(cd "$here/../../.." && pwd)
+# shellcheck source=../../../scripts/lib/packages.sh
 source "$repo/scripts/lib/packages.sh"
 hosts=$here/hosts.sh
 keys=200000 value_bytes=256 rate=1gbit prefix=rd setup=1
@@ -46,8 +46,20 @@ done
 log() { printf 'redis.sh: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 H() { "$hosts" "$1" --prefix "$prefix" "${@:2}"; }
-# shellcheck source=common.sh
-source "$here/common.sh"
+
+# field NAME FILE: the value of NAME=VALUE in a status file of key=value tokens.
+field() { tr ' ' '\n' 2>/dev/null <"$2" | sed -n "s/^$1=//p" | head -1; }
+
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 50 ms until it succeeds;
+# returns 1, saying what it waited for, when SECONDS have passed.
+wait_until() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what"; return 1; fi
+    sleep 0.05
+  done
+}
 
 if [ $setup -eq 1 ]; then
   "$repo/scripts/setup.sh" >&2 || [ -x "$repo/bin/migrate" ] || die "scripts/setup.sh failed"
@@ -66,7 +78,9 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 log "lab '$prefix' up, link $rate"
-lab_up --tmpfs --rate "$rate"
+# A stale lab of this prefix from a crash goes first.
+H up --tmpfs --rate "$rate" >&2
+H agent b >&2
 work=$(H path work) token=$(H path token)
 svc=$(H addr service)
 dir=$work/redis
