@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Memory;

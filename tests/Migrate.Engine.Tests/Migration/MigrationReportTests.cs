@@ -1,3 +1,4 @@
+using Migrate.Engine.Compat;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Migrate.Engine.Memory;
@@ -131,8 +132,14 @@ public sealed class MigrationReportTests
             TotalMs = 2365.5,
             Timeline = new MigrationTimeline
             {
-                PreflightEnd = 647.7, FreezeStart = 1796, DumpEnd = 1894.6, TransferEnd = 2001.5,
-                RestoreEnd = 2250, Commit = 2280.9, Resume = 2330, LastPage = 2372.4,
+                PreflightEnd = 647.7,
+                FreezeStart = 1796,
+                DumpEnd = 1894.6,
+                TransferEnd = 2001.5,
+                RestoreEnd = 2250,
+                Commit = 2280.9,
+                Resume = 2330,
+                LastPage = 2372.4,
             },
             Precopy = new PrecopyReport(PrecopyMode.ContentHash, "auto: no soft-dirty memory tracking", PrecopyStop.Converged),
             Rounds =
@@ -144,7 +151,7 @@ public sealed class MigrationReportTests
             Restore = "lazy",
             RestoredPid = 15503,
             ProcessState = "running on the target 10.77.0.2:7700 as PID 15503 in its namespace",
-            Checks = [new CheckReport("vdso", "pass", "identical vDSO layouts: no proxy needed", null)],
+            Checks = [Checks.Pass("vdso", "identical vDSO layouts: no proxy needed")],
         };
     }
 }

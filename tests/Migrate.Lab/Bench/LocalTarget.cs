@@ -58,7 +58,13 @@ internal sealed partial class LocalTarget : IAsyncDisposable
             }
         }
         unshare.OutputDataReceived += (_, e) => OnLine(e.Data);
-        unshare.ErrorDataReceived += (_, e) => { if (e.Data is not null) OnLine(e.Data); };
+        unshare.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                OnLine(e.Data);
+            }
+        };
         unshare.BeginOutputReadLine();
         unshare.BeginErrorReadLine();
         try

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Migrate.Engine.Migration;
 using Migrate.Lab.Infrastructure;
 
 namespace Migrate.Lab.Matrix;
