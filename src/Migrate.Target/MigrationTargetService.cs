@@ -45,8 +45,10 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
         {
             throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
         }
-        var session = sessions.Get(requestStream.Current.Begin.SessionId);
-        return await session.ReceivePagesAsync((store, t) => PageStreamReceiver.ReceiveAsync(Rest(requestStream, t), store, t), token);
+        var begin = requestStream.Current.Begin;
+        var session = sessions.Get(begin.SessionId);
+        var round = new Engine.Memory.PageRound((int)Math.Min(begin.Round, int.MaxValue), begin.ImageChain);
+        return await session.ReceivePagesAsync(round, (store, t) => PageStreamReceiver.ReceiveAsync(Rest(requestStream, t), store, t), token);
     }
 
     public override async Task<ImageStreamSummary> SendImages(IAsyncStreamReader<ImageStreamMessage> requestStream, ServerCallContext context)

@@ -21,7 +21,7 @@ public sealed class ContentHashTracker(Func<IReadOnlyList<int>> currentTasks) : 
     {
         var clock = Stopwatch.StartNew();
         var tasks = currentTasks();
-        var stats = await target.SendPagesAsync(round, async (output, token) =>
+        var stats = await target.SendPagesAsync(new PageRound(round), async (output, token) =>
         {
             var counts = new SiftCounts();
             foreach (var pid in tasks)
@@ -47,7 +47,7 @@ public sealed class ContentHashTracker(Func<IReadOnlyList<int>> currentTasks) : 
             pagemaps.Add((pid, pagemap));
             rebuild.Add(new PagesRebuild(pid, PagemapImage.FileName(pid), pagemap.PagesFileName));
         }
-        var stats = await target.SendPagesAsync(round: 0, async (output, token) =>
+        var stats = await target.SendPagesAsync(new PageRound(0), async (output, token) =>
         {
             var counts = new SiftCounts();
             foreach (var (pid, pagemap) in pagemaps)

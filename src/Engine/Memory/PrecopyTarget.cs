@@ -5,6 +5,11 @@ namespace Migrate.Engine.Memory;
 /// <summary>Produces one stream's page batches; returns what it looked at.</summary>
 public delegate Task<SiftCounts> PageScan(ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken);
 
+/// <summary>Which page stream this is.</summary>
+/// <param name="Number">1, 2, ... for pre-copy rounds; 0 for the differences sent while frozen.</param>
+/// <param name="ImageChain">The target keeps the round as CRIU image set pre-NUMBER, parent the previous round's (<see cref="PrecopyImageChain"/>).</param>
+public readonly record struct PageRound(int Number, bool ImageChain = false);
+
 /// <summary>What one page stream moved.</summary>
 public readonly record struct PageStreamStats(SiftCounts Counts, long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire);
 
@@ -28,8 +33,7 @@ public sealed record ImageSetUpload(string Name, string? Parent, string Director
 /// </summary>
 public interface IPrecopyTarget
 {
-    /// <summary>Streams one round of pages; round 0 is the differences sent while frozen.</summary>
-    Task<PageStreamStats> SendPagesAsync(int round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+    Task<PageStreamStats> SendPagesAsync(PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken);
 
     Task<TransferStats> SendImagesAsync(ImageSetUpload set, IProgress<long>? bytesSent, CancellationToken cancellationToken);
 }

@@ -89,11 +89,11 @@ public sealed class GrpcTargetAgent : ITargetAgent
         });
 
     public Task<PageStreamStats> SendPagesAsync(
-        string sessionId, int round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+        string sessionId, PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
         _failures.Translate(async () =>
         {
             using var call = _client.SendPages(Options(null, cancellationToken));
-            var stats = await PageStreamSender.SendAsync(call.RequestStream, sessionId, (uint)round, scan, bytesSent, cancellationToken)
+            var stats = await PageStreamSender.SendAsync(call.RequestStream, sessionId, round, scan, bytesSent, cancellationToken)
                 .ConfigureAwait(false);
             await call.RequestStream.CompleteAsync().ConfigureAwait(false);
             var summary = await call.ResponseAsync.ConfigureAwait(false);

@@ -20,8 +20,8 @@ public interface ITargetAgent : IDisposable
     /// <summary>The target's side of the pre-flight checks. Freezes nothing.</summary>
     Task<IReadOnlyList<CheckResult>> PreflightAsync(string sessionId, PreflightQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Streams pages found by a scan; round 0 is the differences sent while frozen.</summary>
-    Task<PageStreamStats> SendPagesAsync(string sessionId, int round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+    /// <summary>Streams pages found by a scan.</summary>
+    Task<PageStreamStats> SendPagesAsync(string sessionId, PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken);
 
     Task<TransferStats> SendImagesAsync(string sessionId, ImageSetUpload set, IProgress<long>? bytesSent, CancellationToken cancellationToken);
 

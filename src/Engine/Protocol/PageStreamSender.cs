@@ -16,12 +16,12 @@ internal static class PageStreamSender
     public static async Task<PageStreamStats> SendAsync(
         IAsyncStreamWriter<PageStreamMessage> writer,
         string sessionId,
-        uint round,
+        PageRound round,
         PageScan scan,
         IProgress<long>? bytesSent,
         CancellationToken cancellationToken)
     {
-        var begin = new PageStreamMessage { Begin = new PageStreamBegin { SessionId = sessionId, Round = round } };
+        var begin = new PageStreamMessage { Begin = new PageStreamBegin { SessionId = sessionId, Round = (uint)round.Number, ImageChain = round.ImageChain } };
         await writer.WriteAsync(begin, cancellationToken).ConfigureAwait(false);
         long pages = 0, zero = 0, onWire = begin.CalculateSize();
         var counts = await BoundedPipeline.RunAsync<PageBatchBuilder, SiftCounts>(BatchesInFlight, scan.Invoke, async (builder, token) =>

@@ -348,7 +348,7 @@ public sealed class SourceMigrationTests : IDisposable
         public TargetAddress Address => inner.Address;
         public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken ct) => inner.HandshakeAsync(source, ct);
         public Task<IReadOnlyList<CheckResult>> PreflightAsync(string s, PreflightQuery q, CancellationToken ct) => inner.PreflightAsync(s, q, ct);
-        public Task<PageStreamStats> SendPagesAsync(string s, int r, PageScan scan, IProgress<long>? p, CancellationToken ct) => inner.SendPagesAsync(s, r, scan, p, ct);
+        public Task<PageStreamStats> SendPagesAsync(string s, PageRound r, PageScan scan, IProgress<long>? p, CancellationToken ct) => inner.SendPagesAsync(s, r, scan, p, ct);
         public Task<TransferStats> SendImagesAsync(string s, ImageSetUpload set, IProgress<long>? p, CancellationToken ct) => inner.SendImagesAsync(s, set, p, ct);
 
         public Task<RestoreResult> RestoreAsync(string s, RestoreOrder order, TimeSpan timeout, CancellationToken ct)

@@ -147,7 +147,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
         var session = _sessions.Open(FakeHost.Facts("source"));
         var started = new TaskCompletionSource();
         var release = new TaskCompletionSource<SiftCounts>();
-        var receiving = session.ReceivePagesAsync(async (store, _) =>
+        var receiving = session.ReceivePagesAsync(new PageRound(1), async (store, _) =>
         {
             started.SetResult();
             return await release.Task;

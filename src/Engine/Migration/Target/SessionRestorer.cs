@@ -30,6 +30,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         double rebuildMs = time.GetElapsedTime(started).TotalMilliseconds;
 
         // The images, checked before CRIU is asked to restore them.
+        RequireParentPages(store, images);
         checks.Add(Require(host.CheckPids(host.ImagePids(images), "at restore")));
         if (order.StripSites.Count > 0)
         {
@@ -156,6 +157,35 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                     $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
             }
             PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
+        }
+    }
+
+    /// <summary>
+    /// A dump whose parent is the write-protect chain may name as "in the
+    /// parent" only pages the chain holds; anything else would fail CRIU's
+    /// restore half-way, or restore pages that were never sent.
+    /// </summary>
+    private static void RequireParentPages(SessionStore store, string images)
+    {
+        if (store.ExistingChain is not { TopSet: not null } chain)
+        {
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(images, "pagemap-*.img"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (!int.TryParse(name.AsSpan("pagemap-".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            {
+                continue; // pagemap-shmem-ID.img: shared memory travels whole
+            }
+            foreach (var run in PagemapImage.Read(file).Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0))
+            {
+                if (!chain.Holds(pid, run.Address, run.Pages))
+                {
+                    throw new TransferRejectedException(TransferRejection.Malformed,
+                        $"the final dump of PID {pid} names {run.Pages} pages at 0x{run.Address:x} as pre-copied, and the target never received them");
+                }
+            }
         }
     }
 

@@ -11,6 +11,7 @@ internal sealed class SessionStore(string directory, TargetOptions options) : ID
 {
     private readonly HashSet<string> _sets = new(StringComparer.Ordinal);
     private PageStore? _pages;
+    private PrecopyImageChain? _chain;
     private long _imageBytes;
 
     public string Directory { get; } = directory;
@@ -18,9 +19,15 @@ internal sealed class SessionStore(string directory, TargetOptions options) : ID
     /// <summary>Part of a page stream arrived: the store no longer mirrors the source's view.</summary>
     public bool PagesIncomplete { get; private set; }
 
-    public long RemainingBytes => options.MaxSessionBytes - _imageBytes - (_pages?.BytesStored ?? 0);
+    public long RemainingBytes => options.MaxSessionBytes - _imageBytes - (_pages?.BytesStored ?? 0) - (_chain?.BytesStored ?? 0);
 
     public PageStore Pages => _pages ??= new PageStore(Path.Combine(Directory, "pages.store"), RemainingBytes);
+
+    /// <summary>The write-protect pre-copy's rounds, as CRIU image sets.</summary>
+    public PrecopyImageChain Chain => _chain ??= new PrecopyImageChain(Path.Combine(Directory, "images"), () => RemainingBytes);
+
+    /// <summary>The chain, if write-protect pre-copy made one.</summary>
+    public PrecopyImageChain? ExistingChain => _chain;
 
     /// <summary>The pages to rebuild from, or why there are none.</summary>
     public PageStore CompletePages => _pages is { } pages && !PagesIncomplete
@@ -33,6 +40,7 @@ internal sealed class SessionStore(string directory, TargetOptions options) : ID
 
     public string SetDirectory(string set) => Path.Combine(Directory, "images", set);
 
+    /// <summary>A set received whole; <paramref name="bytes"/> count against the allowance (a chain's rounds count there already).</summary>
     public void AddSet(string set, long bytes)
     {
         _imageBytes += bytes;

@@ -70,20 +70,35 @@ public sealed class TargetSession : IAsyncDisposable
         ];
     }
 
-    /// <summary>Receives a page stream into the session's page store.</summary>
-    public async Task<T> ReceivePagesAsync<T>(Func<PageStore, CancellationToken, Task<T>> receive, CancellationToken cancellationToken)
+    /// <summary>
+    /// Receives a page stream: into the page store (content-hash pre-copy), or
+    /// as the next CRIU image set of the chain (write-protect pre-copy).
+    /// </summary>
+    public async Task<T> ReceivePagesAsync<T>(PageRound round, Func<IPageSink, CancellationToken, Task<T>> receive, CancellationToken cancellationToken)
     {
         using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         RequireState(TargetSessionState.Open, "receive pages");
-        try
+        if (!round.ImageChain)
         {
-            return await receive(_store.Pages, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await receive(_store.Pages, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _store.MarkPagesIncomplete();
+                throw;
+            }
         }
-        catch
+        if (round.Number <= 0)
         {
-            _store.MarkPagesIncomplete();
-            throw;
+            throw new TransferRejectedException(TransferRejection.Malformed, $"an image chain has no round {round.Number}");
         }
+        using var chainRound = _store.Chain.BeginRound(round.Number);
+        var result = await receive(chainRound, cancellationToken).ConfigureAwait(false);
+        chainRound.Complete();
+        _store.AddSet(chainRound.Name, bytes: 0);
+        return result;
     }
 
     /// <summary>Receives an image set into a new directory of the session; <paramref name="parent"/> names a set received before, or is empty.</summary>

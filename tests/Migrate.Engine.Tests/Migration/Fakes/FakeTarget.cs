@@ -42,9 +42,9 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
         return Task.FromResult(PreflightChecks);
     }
 
-    public async Task<PageStreamStats> SendPagesAsync(string sessionId, int round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<PageStreamStats> SendPagesAsync(string sessionId, PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
-        journal.Add($"target pages {round}");
+        journal.Add($"target pages {round.Number}");
         var batches = System.Threading.Channels.Channel.CreateUnbounded<PageBatchBuilder>();
         var counts = await scan(batches.Writer, cancellationToken);
         return new PageStreamStats(counts, 0, 0, 0, 0);
