@@ -32,7 +32,12 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new Wire.CriuFeatures { MemoryTracking = facts.CriuFeatures.MemoryTracking, LazyPages = facts.CriuFeatures.LazyPages },
+            CriuFeatures = new Wire.CriuFeatures
+            {
+                MemoryTracking = facts.CriuFeatures.MemoryTracking,
+                LazyPages = facts.CriuFeatures.LazyPages,
+                WriteTracking = facts.CriuFeatures.WriteTracking,
+            },
             CpuinfoImage = ByteString.CopyFrom(facts.CpuinfoImage.Span),
             Vdso = vdso,
             UprobesSupported = facts.UprobesSupported,
@@ -51,7 +56,7 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false),
+            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false, facts.CriuFeatures?.WriteTracking ?? false),
             CpuinfoImage = facts.CpuinfoImage.ToByteArray(),
             Vdso = new VdsoLayout(vdso.VdsoSize, vdso.VvarSize, vdso.VvarFirst,
                 vdso.Symbols.Select(s => new VdsoSymbol(s.Name, s.Offset, s.Size)).ToList()),
