@@ -39,9 +39,10 @@ internal sealed class StoppedTasks : IStoppedTasks
         }
     }
 
-    public int Kill(TimeSpan timeout)
+    public int SendKill() => _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGKILL));
+
+    public void WaitGone(TimeSpan timeout)
     {
-        int killed = _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGKILL));
         foreach (var (pid, handle) in _tasks)
         {
             if (!Linux.WaitForExit(handle, timeout))
@@ -49,7 +50,6 @@ internal sealed class StoppedTasks : IStoppedTasks
                 throw new IOException($"task {pid} did not exit within {timeout.TotalSeconds:0} s of SIGKILL");
             }
         }
-        return killed;
     }
 
     public void Dispose()
