@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
 
@@ -118,7 +118,7 @@ internal static class TargetHost
     /// </summary>
     private static void RequireOwnProc()
     {
-        var self = new FileInfo("/proc/self").LinkTarget;
+        var self = ProcFs.Self();
         if (self != Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
         {
             throw new InvalidOperationException(

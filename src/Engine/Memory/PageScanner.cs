@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Migrate.Engine.Images;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
@@ -26,7 +26,7 @@ public static class PageScanner
         var runs = new List<(ulong Address, int Pages)>();
         try
         {
-            foreach (var area in MemoryMap.Read(pid).Where(area => area.HoldsProcessData))
+            foreach (var area in ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData))
             {
                 runs.Clear();
                 resident.ForEachRun(area, (address, pages) => runs.Add((address, pages)));
@@ -116,8 +116,7 @@ public static class PageScanner
 
     private static long ReadPages(int pid, ulong address, int pages, Span<byte> destination)
     {
-        Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)address, Length = (nuint)(pages * PageSize.Bytes) }];
-        return Linux.ReadProcessMemory(pid, remote, destination[..(pages * PageSize.Bytes)]);
+        return ProcessMemory.Read(pid, address, destination[..(pages * PageSize.Bytes)]);
     }
 
     private static async Task Flush(PageBatchBuilder builder, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
