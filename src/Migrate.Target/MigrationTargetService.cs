@@ -11,12 +11,12 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
 {
     public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
     {
-        if (request.ProtocolVersion != TargetClient.ProtocolVersion)
+        if (ProtocolVersions.Refusal("target", "source", request.ProtocolVersion, request.Source?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this target speaks protocol {TargetClient.ProtocolVersion}, the source {request.ProtocolVersion}: install the same migrate version on both hosts"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
         var session = sessions.Open(request.Source ?? new HostFacts());
+        CallSession.Bind(context, session.Id);
         return Task.FromResult(new HandshakeReply
         {
             ProtocolVersion = TargetClient.ProtocolVersion,
@@ -31,7 +31,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
     }
 
     public override Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).PreflightAsync(request, context.CancellationToken);
+        sessions.Get(CallSession.Bind(context, request.SessionId)).PreflightAsync(request, context.CancellationToken);
 
     public override async Task<PageStreamSummary> SendPages(IAsyncStreamReader<PageStreamMessage> requestStream, ServerCallContext context)
     {
@@ -40,7 +40,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         {
             throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
         }
-        var session = sessions.Get(requestStream.Current.Begin.SessionId);
+        var session = sessions.Get(CallSession.Bind(context, requestStream.Current.Begin.SessionId));
         return await session.ReceivePagesAsync(Rest(requestStream, token), token);
     }
 
@@ -52,25 +52,25 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
             throw new TransferRejectedException(TransferRejection.Malformed, "an image stream must open with ImageSetBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(begin.SessionId);
+        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
         var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent, Rest(requestStream, token), token);
         return new ImageStreamSummary { Files = (uint)stats.Files, BytesRaw = (ulong)stats.BytesRaw, BytesOnWire = (ulong)stats.BytesOnWire };
     }
 
     public override Task<RestoreReply> Restore(RestoreRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).RestoreAsync(request, context.CancellationToken);
+        sessions.Get(CallSession.Bind(context, request.SessionId)).RestoreAsync(request, context.CancellationToken);
 
     public override Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).CommitAsync(context.CancellationToken);
+        sessions.Get(CallSession.Bind(context, request.SessionId)).CommitAsync(context.CancellationToken);
 
     public override async Task<AbortReply> Abort(AbortRequest request, ServerCallContext context)
     {
-        int killed = await sessions.Get(request.SessionId).AbortAsync(request.Reason, context.CancellationToken);
+        int killed = await sessions.Get(CallSession.Bind(context, request.SessionId)).AbortAsync(request.Reason, context.CancellationToken);
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
     public override Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).AwaitPagesAsync(context.CancellationToken);
+        sessions.Get(CallSession.Bind(context, request.SessionId)).AwaitPagesAsync(context.CancellationToken);
 
     private static async IAsyncEnumerable<T> Rest<T>(
         IAsyncStreamReader<T> stream, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -31,6 +31,7 @@ public static class HostFactsProbe
             UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
             CapabilityBoundingSet = Capabilities.BoundingSet(),
             MemoryAvailableBytes = MemoryAvailable(),
+            MigrateVersion = BuildInfo.Version,
         };
     }
 

@@ -23,7 +23,7 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
 
     private string? ParentSet => _lastRound > 0 ? SetName(_lastRound) : null;
 
-    public async Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<RoundStats> CopyRoundAsync(int round, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var set = SetName(round);
@@ -42,7 +42,10 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
         }, onNotify: null, cancellationToken).ConfigureAwait(false);
         // A service file: CRIU writes it into the work directory, not among the images.
         var stats = DumpStatsImage.Read(work);
-        var sent = await target.SendImagesAsync(sessionId, set, ParentSet, images, new HashSet<string>(), chunkBytes, bytesSent, cancellationToken)
+        // The pages CRIU wrote are most of the set's bytes: progress is pages in proportion to bytes sent.
+        long setBytes = new DirectoryInfo(images).EnumerateFiles().Sum(file => file.Length);
+        var meter = RoundMeter.ForImages(round, (long)stats.PagesWritten, setBytes, progress);
+        var sent = await target.SendImagesAsync(sessionId, set, ParentSet, images, new HashSet<string>(), chunkBytes, meter.BytesSent, cancellationToken)
             .ConfigureAwait(false);
         _lastRound = round;
         return new RoundStats(round, (long)stats.PagesScanned, (long)stats.PagesWritten, (long)stats.PagesWritten, ZeroPages: 0,

@@ -37,6 +37,9 @@ public sealed partial class SourceSession
     private ContentHashTracker ContentHash() =>
         new(target, _context.SessionId!, () => ProcessTree.Discover(options.Pid).Pids);
 
+    private SynchronousProgress<RoundProgress>? RoundProgress() => Progress is null ? null
+        : new SynchronousProgress<RoundProgress>(round => Progress.Report(new MigrationProgress(MigrationStage.Precopy, round.BytesSent, Scan: round)));
+
     /// <summary>Copies memory while the process runs, round after round, until the policy says stop.</summary>
     private async Task PrecopyAsync(IMemoryTracker tracker, CancellationToken cancellationToken)
     {
@@ -50,7 +53,7 @@ public sealed partial class SourceSession
         for (int round = 1; stop is null; round++)
         {
             Progress?.Report(new MigrationProgress(MigrationStage.Precopy));
-            var stats = await tracker.CopyRoundAsync(round, BytesProgress(MigrationStage.Precopy, 0), cancellationToken).ConfigureAwait(false);
+            var stats = await tracker.CopyRoundAsync(round, RoundProgress(), cancellationToken).ConfigureAwait(false);
             _context.Rounds.Add(stats);
             Progress?.Report(new MigrationProgress(MigrationStage.Precopy, Round: stats));
             stop = policy.Decide(_context.Rounds);

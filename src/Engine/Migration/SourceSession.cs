@@ -53,8 +53,9 @@ public enum MigrationStage
     RollingBack,
 }
 
-/// <summary>A step of the migration, for a progress display.</summary>
-public readonly record struct MigrationProgress(MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, RoundStats? Round = null);
+/// <summary>A step of the migration, for a progress display: <paramref name="Round"/> when a pre-copy round ends, <paramref name="Scan"/> while it runs.</summary>
+public readonly record struct MigrationProgress(
+    MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, RoundStats? Round = null, RoundProgress? Scan = null);
 
 /// <summary>
 /// Migrates one process tree to one target. Pre-copy rounds move memory while
@@ -117,16 +118,17 @@ public sealed partial class SourceSession(
     {
         Progress?.Report(new MigrationProgress(MigrationStage.Preflight));
         _context.Tree = ProcessTree.Discover(options.Pid);
+        // Before three CRIU runs and a handshake with its 10 s connect timeout.
+        await target.RequireUpAsync(cancellationToken).ConfigureAwait(false);
         var sourceFacts = await HostFactsProbe.CollectAsync(criu, cancellationToken).ConfigureAwait(false);
         _context.SourceFacts = sourceFacts;
         _context.Source = HostSummary.From(sourceFacts);
         var handshake = await target.HandshakeAsync(sourceFacts, cancellationToken).ConfigureAwait(false);
         _context.SessionId = handshake.SessionId;
         _context.Target = HostSummary.From(handshake.Target);
-        if (handshake.ProtocolVersion != TargetClient.ProtocolVersion)
+        if (ProtocolVersions.Refusal("source", "target", handshake.ProtocolVersion, handshake.Target.MigrateVersion) is { } refusal)
         {
-            throw new MigrationRefusedException(
-                $"the target speaks protocol {handshake.ProtocolVersion}, this migrate speaks {TargetClient.ProtocolVersion}");
+            throw new MigrationRefusedException(refusal);
         }
         _context.Preflight = await SourcePreflight.RunAsync(
             _context.Tree, sourceFacts, handshake.Target, target, handshake.SessionId, options.Uprobes, options.IgnoredChecks, cancellationToken)

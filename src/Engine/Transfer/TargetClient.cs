@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Migrate.Protocol;
 using Polly;
@@ -90,6 +91,51 @@ public sealed class TargetClient : IDisposable
         // The ID becomes a directory name here: check it before anything uses it.
         SessionIds.Require(reply.SessionId, $"the target {Address}");
         return reply;
+    }
+
+    /// <summary>
+    /// Asks the agent's standard health service (grpc.health.v1.Health) whether
+    /// it serves, waiting at most <see cref="TargetHealth.Timeout"/>. An agent
+    /// without that service is up as far as this goes: the handshake judges it.
+    /// </summary>
+    public async Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reply = await new Health.HealthClient(_channel).CheckAsync(
+                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.Timeout, cancellationToken: cancellationToken))
+                .ConfigureAwait(false);
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving
+                ? new TargetHealth(Address, true, "serving")
+                : new TargetHealth(Address, false, $"the agent answers {reply.Status} (its log says why)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unimplemented)
+        {
+            return new TargetHealth(Address, true, "up (the agent has no health service)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.DeadlineExceeded)
+        {
+            return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.Timeout.TotalSeconds:0} s");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable)
+        {
+            // grpc-dotnet puts the socket's error ("Connection refused") below its own words.
+            var cause = e.Status.DebugException?.GetBaseException().Message ?? e.Status.Detail;
+            return new TargetHealth(Address, false, $"{cause} (is migrate-target running there?)");
+        }
+    }
+
+    /// <summary>
+    /// Throws, as Unavailable, when the agent is down, so that callers treat it
+    /// like a refused connection (transient: an evacuation tries it again).
+    /// </summary>
+    public async Task RequireUpAsync(CancellationToken cancellationToken)
+    {
+        var health = await CheckHealthAsync(cancellationToken).ConfigureAwait(false);
+        if (!health.IsUp)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, health.Detail));
+        }
     }
 
     /// <param name="set">The set's name on the target.</param>
