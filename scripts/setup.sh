@@ -39,17 +39,36 @@ criu_usable() {
   "$bin" check >/dev/null 2>&1
 }
 
+# The Debian archive this host's apt already uses: the URI of its sources
+# entry for the release the host runs (not -updates or -security), so that a
+# local or corporate mirror serves CRIU's source too. MIGRATE_DEBIAN_MIRROR
+# overrides it, for a mirror that carries bookworm but not sid.
+debian_mirror() {
+  if [ -n "${MIGRATE_DEBIAN_MIRROR:-}" ]; then
+    echo "$MIGRATE_DEBIAN_MIRROR"
+    return
+  fi
+  local codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  # apt-get indextargets reads the host's sources, in both formats (.list and deb822).
+  # shellcheck disable=SC2016 # $(...) are apt's format fields, not the shell's
+  apt-get indextargets --format '$(TARGET_OF) $(RELEASE) $(REPO_URI)' 2>/dev/null |
+    awk -v release="$codename" '$1 == "deb" && $2 == release { print $3; exit }'
+}
+
 # Debian's sid suite carries criu 4.2.1; only its upstream tarball is needed.
 # The sid source index goes into private apt state under $dir, so the host's
 # own apt configuration is left as it was. The registry has been seen to
 # answer 404 for the .dsc or .debian.tar.xz while serving the tarball, so a
 # partial download is fine once the checksum holds.
 fetch_criu_source() {
-  local dir=$1
+  local dir=$1 mirror
+  mirror=$(debian_mirror)
+  [ -n "$mirror" ] || die "no Debian archive for this release in the host's apt sources (set MIGRATE_DEBIAN_MIRROR=URI)"
   mkdir -p "$dir/apt/parts" "$dir/apt/lists/partial" "$dir/apt/cache"
-  cat >"$dir/apt/parts/sid-src.sources" <<'EOF'
+  cat >"$dir/apt/parts/sid-src.sources" <<EOF
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -57,7 +76,7 @@ EOF
   local apt_private=(-o Dir::Etc::SourceParts="$dir/apt/parts" -o Dir::Etc::SourceList=/dev/null
                      -o Dir::State::Lists="$dir/apt/lists" -o Dir::Cache="$dir/apt/cache"
                      -o APT::Sandbox::User=root)
-  apt-get "${apt_private[@]}" update -qq >/dev/null 2>&1 || die "cannot read Debian's sid source index"
+  apt-get "${apt_private[@]}" update -qq >/dev/null 2>&1 || die "cannot read Debian's sid source index from $mirror"
   (cd "$dir" && apt-get "${apt_private[@]}" source --download-only -qq "criu=${criu_version}-1" >/dev/null 2>&1) || true
   [ -f "$dir/$criu_tarball" ] || die "could not download $criu_tarball from Debian's sid suite"
   echo "$criu_sha256  $dir/$criu_tarball" | sha256sum -c --quiet - \
