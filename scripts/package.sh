@@ -32,10 +32,16 @@ mkdir -p "$lib"
 
 # One file each, with the runtime inside: the agents share no files, so two
 # builds with their own dependency versions cannot overwrite each other's.
+# Not composite ReadyToRun, which single-file publishing would otherwise pick:
+# it compiles the whole framework again (over 300 assemblies, a quarter of an
+# hour here), which ships precompiled already. Its own obj/ and bin/ folders:
+# setup.sh's framework-dependent publish of the same runtime identifier must
+# not hand this one its intermediate files.
 log "publishing migrate and migrate-target (self-contained, $rid)"
 for project in Migrate.Source Migrate.Target; do
   dotnet publish "$repo/src/$project" -c Release -r "$rid" --self-contained true \
-    -p:PublishSingleFile=true -p:DebugType=none -o "$work/publish/$project" --nologo -v quiet >"$work/publish.log" 2>&1 \
+    -p:PublishSingleFile=true -p:PublishReadyToRunComposite=false -p:DebugType=none \
+    -p:IntermediateOutputPath=obj/package/ -p:OutputPath=bin/package/ -o "$work/publish/$project" --nologo -v quiet >"$work/publish.log" 2>&1 \
     || { tail -30 "$work/publish.log" >&2; die "dotnet publish $project failed"; }
 done
 install -m 0755 "$work/publish/Migrate.Source/migrate" "$lib/migrate"
