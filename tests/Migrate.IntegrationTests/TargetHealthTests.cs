@@ -44,7 +44,7 @@ public sealed class TargetHealthTests(Workloads workloads)
     }
 
     [Fact]
-    public async Task Evacuate_skips_a_silent_target_within_the_health_timeout_and_moves_the_process_to_the_other()
+    public async Task Evacuate_skips_a_silent_target_and_moves_the_process_to_the_other()
     {
         await using var live = await TargetAgent.StartAsync();
         // Accepts connections (the kernel completes them into the backlog) and never answers, like a hung agent.
@@ -57,7 +57,7 @@ public sealed class TargetHealthTests(Workloads workloads)
             "evacuate", "--to", silentAddress, "--to", live.Address, "--token-file", live.TokenFile, "--pid", counter.Pid.ToString());
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains($"skipping the target {silentAddress}, which is down: no answer to a health check within 3 s", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"skipping the target {silentAddress}, which is down: no answer to a health check within 15 s", result.Stderr, StringComparison.Ordinal);
         var row = Assert.Single(result.Report!.Value.GetProperty("processes").EnumerateArray());
         Assert.Equal(live.Address, row.GetProperty("target").GetString());
         Assert.Equal("migrated", row.GetProperty("outcome").GetString());

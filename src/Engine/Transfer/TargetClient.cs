@@ -95,15 +95,20 @@ public sealed class TargetClient : IDisposable
 
     /// <summary>
     /// Asks the agent's standard health service (grpc.health.v1.Health) whether
-    /// it serves, waiting at most <see cref="TargetHealth.Timeout"/>. An agent
-    /// without that service is up as far as this goes: the handshake judges it.
+    /// it serves, on a connection of its own whose connect timeout is
+    /// <see cref="TargetHealth.ConnectTimeout"/>. An agent without that service
+    /// is up as far as this goes: the handshake judges it.
     /// </summary>
     public async Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
     {
+        using var channel = GrpcChannel.ForAddress(Address.ToUri(), new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { ConnectTimeout = TargetHealth.ConnectTimeout },
+        });
         try
         {
-            var reply = await new Health.HealthClient(_channel).CheckAsync(
-                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.Timeout, cancellationToken: cancellationToken))
+            var reply = await new Health.HealthClient(channel).CheckAsync(
+                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.AnswerTimeout, cancellationToken: cancellationToken))
                 .ConfigureAwait(false);
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving
                 ? new TargetHealth(Address, true, "serving")
@@ -115,7 +120,7 @@ public sealed class TargetClient : IDisposable
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.DeadlineExceeded)
         {
-            return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.Timeout.TotalSeconds:0} s");
+            return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.AnswerTimeout.TotalSeconds:0} s");
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable)
         {
