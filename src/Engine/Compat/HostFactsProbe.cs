@@ -26,6 +26,7 @@ public static class HostFactsProbe
             UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
             CapabilityBoundingSet = Capabilities.BoundingSet(),
             MemoryAvailableBytes = ProcFs.MemoryAvailableBytes(),
+            MigrateVersion = BuildInfo.Version,
         };
     }
 

@@ -13,8 +13,9 @@ namespace Migrate.Engine.Memory;
 public static class PageScanner
 {
     /// <summary>Reads the running task's memory with process_vm_readv.</summary>
+    /// <param name="pagesRead">Called with each count of pages read, for a progress display.</param>
     public static async Task<SiftCounts> ScanProcessAsync(
-        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
     {
         using var resident = ResidentPages.Open(pid);
         if (resident is null)
@@ -46,6 +47,7 @@ public static class PageScanner
                         }
                         int got = (int)(copied / PageSize.Bytes);
                         counts += builder.Sift(address, got, held);
+                        pagesRead?.Invoke(got);
                         if (builder.IsFull)
                         {
                             await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
