@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Source;
 
@@ -37,14 +37,19 @@ internal static class CommonOptions
 
     public static string ReadToken(string path)
     {
+        string token;
         try
         {
-            var token = File.ReadAllText(path).Trim();
-            return token.Length > 0 ? token : throw new UsageException($"token file {path} is empty");
+            token = File.ReadAllText(path).Trim();
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new UsageException($"cannot read the token file {path}: {e.Message} (copy it from the target agent's --token-file)");
+            throw new UsageException($"the token file {path} does not exist: copy it from the target host (migrate-target writes it to its --token-file), or name it with --token-file");
         }
+        catch (UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read the token file {path}: permission denied (migrate runs as root; the file is root's, mode 0600)");
+        }
+        return token.Length > 0 ? token : throw new UsageException($"the token file {path} is empty: copy it again from the target host");
     }
 }

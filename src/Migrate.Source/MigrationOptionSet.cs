@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Migrate.Engine.Compat;
-using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Source;
 
 namespace Migrate.Source;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Migrate.Common;
 using Migrate.Source;
 using Migrate.Source.Commands;
 
@@ -9,6 +10,7 @@ root.Subcommands.Add(new CheckCommand().Build());
 root.Subcommands.Add(new EvacuateCommand(interrupts).Build());
 root.Subcommands.Add(SessionCommands.Commit());
 root.Subcommands.Add(SessionCommands.Abort());
+VersionOptionAction.Install(root, "migrate");
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
@@ -32,6 +34,6 @@ catch (UsageException e)
 catch (Exception e)
 {
     Console.Error.WriteLine($"migrate: unexpected failure: {e.Message}");
-    Console.Error.WriteLine("migrate: the process was not migrated; check that it runs on the source (ps -p PID) and report this error.");
+    Console.Error.WriteLine("migrate: where the process is could not be determined: check it here (ps -p PID) and in the target agent's log, and report this error.");
     return ExitCodes.Failed;
 }

@@ -1,3 +1,4 @@
+using Migrate.Engine.Compat;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration;
 
@@ -57,9 +58,9 @@ internal static class ReportPrinter
             double ratio = report.BytesOnWire > 0 ? report.BytesRaw / (double)report.BytesOnWire : 0;
             output.WriteLine($"  transferred  {Units.Bytes(report.BytesRaw)} in all, {Units.Bytes(report.BytesOnWire)} on the wire ({ratio:0.0}x)");
         }
-        foreach (var check in report.Checks.Where(check => check.Result != "pass"))
+        foreach (var check in report.Checks.Where(check => check.Verdict != CheckVerdict.Pass))
         {
-            output.WriteLine($"  check        {check.Name}: {check.Result}: {check.Detail}{(check.Remedy is { } remedy ? $" ({remedy})" : "")}");
+            output.WriteLine($"  check        {check.Name}: {(check.Failed ? "fail" : "warn")}: {check.Detail}{(check.Remedy is { } remedy ? $" ({remedy})" : "")}");
         }
         if (report.Source is { } source && report.Target is { } target)
         {

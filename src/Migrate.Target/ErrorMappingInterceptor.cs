@@ -3,8 +3,8 @@ using Grpc.Core.Interceptors;
 using Google.Protobuf;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Target;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
@@ -39,12 +39,19 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
 
     private RpcException Refuse(ServerCallContext context, Status status, Exception e)
     {
-        LogRefused(logger, context.Method, status.StatusCode, status.Detail);
+        if (CallSession.Of(context) is { } session)
+        {
+            LogSessionRefused(logger, session, context.Method, status.StatusCode, status.Detail);
+        }
+        else
+        {
+            LogRefused(logger, context.Method, status.StatusCode, status.Detail);
+        }
         var trailers = new Metadata();
         if (e is CheckFailedException failed)
         {
             // The source's report names the check that refused.
-            trailers.Add(SourceSession.CheckTrailer, failed.Check.ToByteArray());
+            trailers.Add(WireProtocol.FailedCheckTrailer, WireMapping.ToWire(failed.Check).ToByteArray());
         }
         return new RpcException(status, trailers, e.Message);
     }
@@ -70,4 +77,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} refused with {Code}: {Detail}")]
     private static partial void LogRefused(ILogger logger, string method, StatusCode code, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {Method} refused with {Code}: {Detail}")]
+    private static partial void LogSessionRefused(ILogger logger, string sessionId, string method, StatusCode code, string detail);
 }

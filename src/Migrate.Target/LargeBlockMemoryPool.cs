@@ -8,7 +8,7 @@ namespace Migrate.Target;
 /// Kestrel's socket transport reads into whole blocks of its memory pool, and
 /// the default blocks are 4 KiB: a stream of page batches then costs one
 /// recvfrom per 2 to 4 KiB, and system calls are what costs most here. Larger
-/// blocks let each read take up to <see cref="BlockSize"/>.
+/// blocks let each read take up to <see cref="LargeBlockMemoryPool.BlockSize"/>.
 /// </summary>
 internal sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>
 {

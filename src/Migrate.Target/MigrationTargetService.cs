@@ -1,37 +1,42 @@
 using System.Runtime.CompilerServices;
 using Grpc.Core;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Target;
+using Migrate.Engine.Protocol;
 using Migrate.Protocol;
 
 namespace Migrate.Target;
 
-/// <summary>Adapts the gRPC contract to <see cref="TargetSessions"/>; no migration logic lives here.</summary>
-internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts facts) : MigrationTarget.MigrationTargetBase
+/// <summary>
+/// Adapts the gRPC contract to <see cref="TargetSessions"/>: messages become
+/// the engine's records through <see cref="WireMapping"/>, streams go to the
+/// protocol layer's receivers. No migration logic lives here.
+/// </summary>
+internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Compat.HostFacts facts) : MigrationTarget.MigrationTargetBase
 {
     public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
     {
-        if (request.ProtocolVersion != TargetClient.ProtocolVersion)
+        if (ProtocolVersions.Refusal("target", "source", request.ProtocolVersion, request.Source?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this target speaks protocol {TargetClient.ProtocolVersion}, the source {request.ProtocolVersion}: install the same migrate version on both hosts"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
-        var session = sessions.Open(request.Source ?? new HostFacts());
+        var session = sessions.Open(WireMapping.FromWire(request.Source));
+        CallSession.Bind(context, session.Id);
         return Task.FromResult(new HandshakeReply
         {
-            ProtocolVersion = TargetClient.ProtocolVersion,
+            ProtocolVersion = WireProtocol.Version,
             SessionId = session.Id,
-            Target = facts,
-            Limits = new TargetLimits
-            {
-                MaxChunkBytes = (uint)sessions.Options.MaxChunkBytes,
-                MaxSessionBytes = (ulong)sessions.Options.MaxSessionBytes,
-            },
+            Target = WireMapping.ToWire(facts),
+            Limits = WireMapping.ToWire(sessions.Limits),
         });
     }
 
-    public override Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).PreflightAsync(request, context.CancellationToken);
+    public override async Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context)
+    {
+        var checks = await sessions.Get(CallSession.Bind(context, request.SessionId)).PreflightAsync(WireMapping.FromWire(request), context.CancellationToken);
+        var reply = new PreflightReply();
+        reply.Checks.AddRange(checks.Select(WireMapping.ToWire));
+        return reply;
+    }
 
     public override async Task<PageStreamSummary> SendPages(IAsyncStreamReader<PageStreamMessage> requestStream, ServerCallContext context)
     {
@@ -40,8 +45,10 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
         {
             throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
         }
-        var session = sessions.Get(requestStream.Current.Begin.SessionId);
-        return await session.ReceivePagesAsync(Rest(requestStream, token), token);
+        var begin = requestStream.Current.Begin;
+        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
+        var round = new Engine.Memory.PageRound((int)Math.Min(begin.Round, int.MaxValue), begin.ImageChain);
+        return await session.ReceivePagesAsync(round, (store, t) => PageStreamReceiver.ReceiveAsync(Rest(requestStream, t), store, t), token);
     }
 
     public override async Task<ImageStreamSummary> SendImages(IAsyncStreamReader<ImageStreamMessage> requestStream, ServerCallContext context)
@@ -52,25 +59,26 @@ internal sealed class MigrationTargetService(TargetSessions sessions, HostFacts 
             throw new TransferRejectedException(TransferRejection.Malformed, "an image stream must open with ImageSetBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(begin.SessionId);
-        var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent, Rest(requestStream, token), token);
+        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
+        var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent,
+            (directory, limits, t) => ImageSetReceiver.ReceiveAsync(Rest(requestStream, t), directory, limits, t), token);
         return new ImageStreamSummary { Files = (uint)stats.Files, BytesRaw = (ulong)stats.BytesRaw, BytesOnWire = (ulong)stats.BytesOnWire };
     }
 
-    public override Task<RestoreReply> Restore(RestoreRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).RestoreAsync(request, context.CancellationToken);
+    public override async Task<RestoreReply> Restore(RestoreRequest request, ServerCallContext context) =>
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
 
-    public override Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).CommitAsync(context.CancellationToken);
+    public override async Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).CommitAsync(context.CancellationToken));
 
     public override async Task<AbortReply> Abort(AbortRequest request, ServerCallContext context)
     {
-        int killed = await sessions.Get(request.SessionId).AbortAsync(request.Reason, context.CancellationToken);
+        int killed = await sessions.Get(CallSession.Bind(context, request.SessionId)).AbortAsync(request.Reason, context.CancellationToken);
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
-    public override Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
-        sessions.Get(request.SessionId).AwaitPagesAsync(context.CancellationToken);
+    public override async Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).AwaitPagesAsync(context.CancellationToken));
 
     private static async IAsyncEnumerable<T> Rest<T>(
         IAsyncStreamReader<T> stream, [EnumeratorCancellation] CancellationToken cancellationToken)

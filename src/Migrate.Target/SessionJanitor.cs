@@ -1,5 +1,5 @@
 using Migrate.Engine.Linux;
-using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Target;
 
 namespace Migrate.Target;
 

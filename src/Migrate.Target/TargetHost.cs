@@ -7,8 +7,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Linux;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Target;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
@@ -26,6 +26,8 @@ internal static class TargetHost
             address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
             RequireOwnProc();
             token = TokenFile.LoadOrCreate(options.TokenFile);
+            // Images hold the memory of the processes they came from: root's alone (an existing directory keeps its mode).
+            Directory.CreateDirectory(options.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
@@ -36,23 +38,20 @@ internal static class TargetHost
         ChildReaper.AdoptOrphans();
         using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
 
-        var criu = new CriuClient(new CriuSettings());
+        var criu = new CriuClient(new CriuSettings(), TimeProvider.System);
         var facts = await HostFactsProbe.CollectAsync(criu, cancellationToken);
-        var features = await criu.CheckFeaturesAsync(cancellationToken);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             // The host's defaults watch the content root (the current directory)
             // recursively for configuration changes: from / that is every directory
             // on the machine, and CRIU's writes under the work directory wake the
-            // watcher during the freeze. The agent reads no configuration files.
+            // watcher during the freeze. The host reads no configuration files; the
+            // agent's own (TargetConfigFile) is read once, before this.
             ContentRootPath = AppContext.BaseDirectory,
             Args = ["--hostBuilder:reloadConfigOnChange=false"],
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        TargetLogging.Configure(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
@@ -72,27 +71,30 @@ internal static class TargetHost
         });
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(criu);
         builder.Services.AddSingleton(facts);
-        builder.Services.AddSingleton(features);
-        builder.Services.AddSingleton(new TargetOptions
+        var targetOptions = new TargetOptions
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
-        });
-        builder.Services.AddSingleton<TargetSessions>();
+        };
+        builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
+            criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
+            services.GetRequiredService<ILogger<TargetSessions>>())));
         builder.Services.AddHostedService<SessionJanitor>();
-        builder.Services.AddGrpc(grpc =>
-        {
-            // Interceptors run in order: authenticate before anything else.
-            grpc.Interceptors.Add<TokenAuthInterceptor>(token);
-            grpc.Interceptors.Add<ErrorMappingInterceptor>();
-            grpc.MaxReceiveMessageSize = 4 << 20;
-        });
+        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes)
+            .AddServiceOptions<MigrationTargetService>(service =>
+            {
+                // Interceptors run in order: authenticate before anything else.
+                // The health service has neither: it answers anyone.
+                service.Interceptors.Add<TokenAuthInterceptor>(token);
+                service.Interceptors.Add<ErrorMappingInterceptor>();
+            });
+        TargetHealth.AddTo(builder.Services);
 
         var app = builder.Build();
         app.MapGrpcService<MigrationTargetService>();
+        TargetHealth.MapTo(app);
         await app.StartAsync(cancellationToken);
         foreach (var bound in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
         {

@@ -44,9 +44,9 @@ internal sealed class TokenAuthInterceptor(string token) : Interceptor
 
     private void Authenticate(ServerCallContext context)
     {
-        const string scheme = "Bearer ";
+        const string Scheme = "Bearer ";
         var header = context.RequestHeaders.GetValue("authorization");
-        var presented = header is not null && header.StartsWith(scheme, StringComparison.Ordinal) ? header[scheme.Length..] : "";
+        var presented = header is not null && header.StartsWith(Scheme, StringComparison.Ordinal) ? header[Scheme.Length..] : "";
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
         if (!CryptographicOperations.FixedTimeEquals(digest, _expectedDigest))
         {

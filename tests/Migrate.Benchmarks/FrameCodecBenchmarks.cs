@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Benchmarks;
 

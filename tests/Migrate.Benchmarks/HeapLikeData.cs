@@ -14,7 +14,7 @@ namespace Migrate.Benchmarks;
 /// array of counters, a free chunk (two links, zeros) or, rarely, a calloc'd
 /// block. LZ4 (fast, 1 MiB blocks) shrinks it about 3x, as it does the heaps
 /// of a real redis-server (3.0x) and python3 (3.9x) measured on this machine.
-/// scripts/bench/heapfill.c builds the same mix in a live process; keep the
+/// tests/workloads/heapfill.c builds the same mix in a live process; keep the
 /// two in step.
 /// </summary>
 internal static class HeapLikeData

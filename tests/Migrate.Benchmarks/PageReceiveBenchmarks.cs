@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Migrate.Engine.Memory;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 using Migrate.Protocol;
 
 namespace Migrate.Benchmarks;

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using Grpc.Net.Client;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 using Migrate.IntegrationTests.Infrastructure;
 using Migrate.Protocol;
 
@@ -47,6 +47,16 @@ public sealed class AgentProtocolTests : IAsyncLifetime
         });
 
         Assert.All(new[] { handshake, commit, images }, e => Assert.Equal(StatusCode.Unauthenticated, e.StatusCode));
+    }
+
+    [Fact]
+    public async Task A_source_of_another_protocol_is_refused_with_both_versions_named()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.HandshakeAsync(
+            new HandshakeRequest { ProtocolVersion = 99, Source = new HostFacts { MigrateVersion = "9.9.9+git1.abc" } }, _auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Matches(@"^this target speaks protocol 1 \(migrate 0\.\d+\.\d+\+git\d+\.[0-9a-f]{12}(\.dirty)?\), the source protocol 99 \(migrate 9\.9\.9\+git1\.abc\): install the same migrate version on both hosts$", e.Status.Detail);
     }
 
     [Fact]
@@ -119,7 +129,7 @@ public sealed class AgentProtocolTests : IAsyncLifetime
     }
 
     private async Task<string> OpenSessionAsync() =>
-        (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = TargetClient.ProtocolVersion, Source = new HostFacts() }, _auth)).SessionId;
+        (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = new HostFacts() }, _auth)).SessionId;
 
     private async Task<RpcException> SendAsync(string session, params ImageStreamMessage[] messages)
     {

@@ -1,10 +1,8 @@
-using Google.Protobuf;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
 using Migrate.IntegrationTests.Infrastructure;
 using Migrate.IntegrationTests.Protos;
-using Migrate.Protocol;
 
 namespace Migrate.IntegrationTests;
 
@@ -13,7 +11,7 @@ namespace Migrate.IntegrationTests;
 public sealed class CpuCheckTests
 {
     private const uint CpuinfoMagic = 0x61404013;
-    private readonly CriuClient _criu = new(new CriuSettings());
+    private readonly CriuClient _criu = new(new CriuSettings(), TimeProvider.System);
 
     [Fact]
     public async Task This_cpu_passes_its_own_description()
@@ -22,7 +20,7 @@ public sealed class CpuCheckTests
 
         var check = await CpuCheck.VerifyAsync(_criu, description, CancellationToken.None);
 
-        Assert.Equal(CheckResult.Types.Verdict.Pass, check.Verdict);
+        Assert.Equal(CheckVerdict.Pass, check.Verdict);
     }
 
     [Fact]
@@ -42,7 +40,7 @@ public sealed class CpuCheckTests
 
         var check = await CpuCheck.VerifyAsync(_criu, ImageWriter.Write(CpuinfoMagic, [cpu]), CancellationToken.None);
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
         // The user reads CRIU's own reason, not only ours.
         Assert.Contains("lacks instructions", check.Detail, StringComparison.Ordinal);
         Assert.Contains("CRIU: cpu: CPU instruction capabilities do not match", check.Detail, StringComparison.Ordinal);

@@ -6,7 +6,7 @@ using Migrate.IntegrationTests.Infrastructure;
 namespace Migrate.IntegrationTests;
 
 /// <summary>
-/// The downtime lab (scripts/lab/hosts.sh): two hosts as network namespaces
+/// The downtime lab (tests/hosts/lab/hosts.sh): two hosts as network namespaces
 /// joined by a rate-limited veth link, a target agent in each in its own PID
 /// namespace. What users rely on: the lab leaves nothing behind, and the
 /// downtime the migrated process itself sees agrees with the report's frozenMs.
@@ -116,7 +116,7 @@ public sealed partial class LabTests(Workloads workloads)
 
         // redis.sh brings its lab up and down itself; the Lab here only owns the prefix and a last tear-down.
         var run = await Lab.RunAsync(
-            Path.Combine(Repository.Root, "scripts", "lab", "redis.sh"),
+            Path.Combine(Repository.LabHosts, "redis.sh"),
             "--keys", Keys.ToString(CultureInfo.InvariantCulture), "--prefix", lab.Prefix, "--no-setup");
 
         Assert.True(run.ExitCode == 0, run.ToString());
@@ -178,7 +178,7 @@ public sealed partial class LabTests(Workloads workloads)
 
         public string Prefix { get; } = "lt" + Guid.NewGuid().ToString("N")[..8];
 
-        public string Script { get; } = Path.Combine(Repository.Root, "scripts", "lab", "hosts.sh");
+        public string Script { get; } = Path.Combine(Repository.LabHosts, "hosts.sh");
 
         public TempDirectory Scratch { get; } = new("lab");
 

@@ -1,5 +1,4 @@
 using Migrate.Engine.Criu;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -15,7 +14,7 @@ public static class CpuCheck
     private const string ImageName = "cpuinfo.img";
 
     /// <summary>On the source: this CPU's description, as CRIU writes it.</summary>
-    public static async Task<byte[]> DescribeAsync(CriuClient criu, CancellationToken cancellationToken)
+    public static async Task<byte[]> DescribeAsync(ICriu criu, CancellationToken cancellationToken)
     {
         var directory = Directory.CreateTempSubdirectory("migrate-cpuinfo-");
         try
@@ -37,7 +36,7 @@ public static class CpuCheck
     /// the FPU's. A larger xsave area only warns: a process is at risk only if
     /// glibc's lazy binder saves an xsave frame sized on the old CPU.
     /// </summary>
-    public static async Task<CheckResult> VerifyAsync(CriuClient criu, byte[] sourceCpu, CancellationToken cancellationToken)
+    public static async Task<CheckResult> VerifyAsync(ICriu criu, byte[] sourceCpu, CancellationToken cancellationToken)
     {
         if (sourceCpu.Length == 0)
         {
@@ -68,7 +67,7 @@ public static class CpuCheck
         }
     }
 
-    private static async Task<string?> CriuRefusesAsync(CriuClient criu, string directory, uint capabilities, CancellationToken cancellationToken)
+    private static async Task<string?> CriuRefusesAsync(ICriu criu, string directory, uint capabilities, CancellationToken cancellationToken)
     {
         try
         {

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 

@@ -1,4 +1,3 @@
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -17,6 +16,6 @@ public static class HostChecks
             ? Checks.Pass("criu", $"CRIU {source.CriuVersion} here, {target.CriuVersion} on the target")
             : Checks.Fail("criu", $"the target has CRIU {target.CriuVersion}; {MinimumCriu} or newer is needed",
                 "run scripts/setup.sh on the target");
-        yield return VdsoLayouts.Compare(source.Vdso ?? new VdsoLayout(), target.Vdso ?? new VdsoLayout());
+        yield return VdsoLayouts.Compare(source.Vdso, target.Vdso);
     }
 }

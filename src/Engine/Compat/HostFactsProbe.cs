@@ -1,14 +1,13 @@
 using System.Runtime.InteropServices;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
 /// <summary>Collects the facts about this host that the peer needs to judge compatibility.</summary>
 public static class HostFactsProbe
 {
-    public static async Task<HostFacts> CollectAsync(CriuClient criu, CancellationToken cancellationToken)
+    public static async Task<HostFacts> CollectAsync(ICriu criu, CancellationToken cancellationToken)
     {
         // Three separate CRIU runs that do not depend on each other.
         var version = criu.GetVersionAsync(cancellationToken);
@@ -21,16 +20,13 @@ public static class HostFactsProbe
             KernelRelease = KernelRelease(),
             CriuVersion = (await version.ConfigureAwait(false)).ToString(),
             Architecture = Architecture(),
-            CriuFeatures = new CriuFeatures
-            {
-                MemoryTracking = (await features.ConfigureAwait(false)).MemoryTracking,
-                LazyPages = (await features.ConfigureAwait(false)).LazyPages,
-            },
-            CpuinfoImage = Google.Protobuf.ByteString.CopyFrom(await cpu.ConfigureAwait(false)),
+            CriuFeatures = await features.ConfigureAwait(false),
+            CpuinfoImage = await cpu.ConfigureAwait(false),
             Vdso = VdsoLayouts.ReadOwn(),
             UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
             CapabilityBoundingSet = Capabilities.BoundingSet(),
             MemoryAvailableBytes = ProcFs.MemoryAvailableBytes(),
+            MigrateVersion = BuildInfo.Version,
         };
     }
 

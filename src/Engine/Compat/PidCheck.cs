@@ -1,5 +1,4 @@
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 

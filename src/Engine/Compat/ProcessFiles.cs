@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.IO.Hashing;
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -80,7 +79,7 @@ public static class ProcessFiles
         {
             return $"{fact.Path} was modified at {Describe(ModificationNs(file))} on the target, {Describe(fact.MtimeNs)} on the source";
         }
-        if (fact.ContentHash.Length > 0 && !fact.ContentHash.Span.SequenceEqual(Hash(fact.Path)))
+        if (!fact.ContentHash.IsEmpty && !fact.ContentHash.Span.SequenceEqual(Hash(fact.Path)))
         {
             return $"{fact.Path} has other content on the target";
         }
@@ -91,11 +90,11 @@ public static class ProcessFiles
     {
         if (files.TryGetValue(path, out var known))
         {
-            known.Writable |= writable;
-            if (executable && known.ContentHash.IsEmpty && !known.Directory)
+            files[path] = known with
             {
-                known.ContentHash = Google.Protobuf.ByteString.CopyFrom(Hash(path));
-            }
+                Writable = known.Writable || writable,
+                ContentHash = executable && known.ContentHash.IsEmpty && !known.Directory ? Hash(path) : known.ContentHash,
+            };
             return;
         }
         FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
@@ -103,17 +102,9 @@ public static class ProcessFiles
         {
             return; // gone since the process opened it; CRIU keeps such files in the images
         }
-        var fact = new FileFact { Path = path, Writable = writable, Directory = info is DirectoryInfo };
-        if (info is FileInfo file)
-        {
-            fact.Size = (ulong)file.Length;
-            fact.MtimeNs = ModificationNs(file);
-            if (executable)
-            {
-                fact.ContentHash = Google.Protobuf.ByteString.CopyFrom(Hash(path));
-            }
-        }
-        files[path] = fact;
+        files[path] = info is FileInfo file
+            ? new FileFact(path, (ulong)file.Length, ModificationNs(file), executable ? Hash(path) : ReadOnlyMemory<byte>.Empty, writable, Directory: false)
+            : new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: true);
     }
 
     private static IEnumerable<(string Path, bool Writable)> OpenFiles(int pid) =>

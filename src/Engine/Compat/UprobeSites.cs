@@ -1,7 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -65,15 +64,8 @@ public static class UprobeSites
                             {
                                 elf ??= ReadElf(area.Path);
                                 ulong siteOffset = (ulong)fileOffset + (ulong)b;
-                                sites.Add(new UprobeSite
-                                {
-                                    Pid = pid,
-                                    Address = address + (ulong)b,
-                                    Path = area.Path,
-                                    FileOffset = siteOffset,
-                                    OriginalByte = fileBytes[b],
-                                    Symbol = elf?.AddressOf(siteOffset) is { } linked ? elf.Describe(linked) ?? "" : "",
-                                });
+                                sites.Add(new UprobeSite(pid, address + (ulong)b, area.Path, siteOffset, fileBytes[b],
+                                    elf?.AddressOf(siteOffset) is { } linked ? elf.Describe(linked) ?? "" : ""));
                             }
                         }
                     }

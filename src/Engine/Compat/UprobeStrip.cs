@@ -1,6 +1,5 @@
 using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -16,13 +15,13 @@ public static class UprobeStrip
     {
         foreach (var site in sites)
         {
-            if (site.Pid <= 0 || site.OriginalByte > byte.MaxValue)
+            if (site.Pid <= 0)
             {
                 throw new InvalidDataException($"refused uprobe site for PID {site.Pid}");
             }
             var (pagesFile, offset) = Locate(imagesDirectory, site);
             using var pages = File.OpenHandle(pagesFile, FileMode.Open, FileAccess.Write);
-            RandomAccess.Write(pages, [(byte)site.OriginalByte], offset);
+            RandomAccess.Write(pages, [site.OriginalByte], offset);
         }
     }
 

@@ -1,5 +1,4 @@
 using Migrate.Engine.Linux;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Compat;
 
@@ -37,12 +36,12 @@ public static class VdsoLayouts
     public static VdsoLayout FromElf(ReadOnlySpan<byte> image, ulong vvarSize, bool vvarFirst)
     {
         var elf = ElfImage.Read(image, "[vdso]");
-        var layout = new VdsoLayout { VdsoSize = (ulong)image.Length, VvarSize = vvarSize, VvarFirst = vvarFirst };
         // The vDSO is linked at 0, so a symbol's address is its offset.
-        layout.Symbols.AddRange(elf.Symbols
+        var symbols = elf.Symbols
             .Where(symbol => symbol.Size > 0)
-            .Select(symbol => new VdsoSymbol { Name = symbol.Name, Offset = symbol.Address, Size = symbol.Size }));
-        return layout;
+            .Select(symbol => new VdsoSymbol(symbol.Name, symbol.Address, symbol.Size))
+            .ToList();
+        return new VdsoLayout((ulong)image.Length, vvarSize, vvarFirst, symbols);
     }
 
     /// <summary>
@@ -69,7 +68,7 @@ public static class VdsoLayouts
     public static IEnumerable<VdsoSymbol> Proxied(VdsoLayout layout) => layout.Symbols.Where(symbol => ProxiedSymbols.Contains(symbol.Name));
 
     /// <summary>True when the check found that CRIU will put a proxy in place of the process's vDSO.</summary>
-    public static bool WillProxify(CheckResult check) => check.Name == CheckName && check.Verdict == CheckResult.Types.Verdict.Warn;
+    public static bool WillProxify(CheckResult check) => check.Name == CheckName && check.Verdict == CheckVerdict.Warn;
 
     private static IEnumerable<string> Differences(VdsoLayout source, VdsoLayout target, Dictionary<string, VdsoSymbol> targetSymbols)
     {

@@ -6,13 +6,26 @@ namespace Migrate.Engine.Criu;
 /// <summary>How a lazy-pages daemon ended.</summary>
 public sealed record LazyPagesOutcome(bool Complete, DateTimeOffset EndedAt, IReadOnlyList<string> Errors);
 
+/// <summary>A daemon that serves a lazily restored process's memory until every page is in.</summary>
+public interface ILazyPagesDaemon : IAsyncDisposable
+{
+    /// <summary>Ends when the daemon exits; says whether every page was served.</summary>
+    Task<LazyPagesOutcome> Completion { get; }
+
+    /// <summary>
+    /// The daemon has exited without serving every page. Asks the kernel now,
+    /// rather than waiting for <see cref="Completion"/> to be scheduled.
+    /// </summary>
+    bool HasFailed { get; }
+}
+
 /// <summary>
 /// A supervised <c>criu lazy-pages</c> daemon: it serves a lazily restored
 /// process's memory from local images through userfaultfd, copies the rest in
 /// the background, and exits 0 once every page is in (criu/uffd.c). The
 /// restore finds it through lazy-pages.socket in the shared work directory.
 /// </summary>
-public sealed class CriuLazyPages : IAsyncDisposable
+internal sealed class CriuLazyPages : ILazyPagesDaemon
 {
     private const string SocketName = "lazy-pages.socket";
     private const string LogName = "criu-lazy-pages.log";
@@ -29,13 +42,8 @@ public sealed class CriuLazyPages : IAsyncDisposable
         Completion = WatchAsync();
     }
 
-    /// <summary>Ends when the daemon exits; says whether every page was served.</summary>
     public Task<LazyPagesOutcome> Completion { get; }
 
-    /// <summary>
-    /// The daemon has exited without serving every page. Asks the kernel now,
-    /// rather than waiting for <see cref="Completion"/> to be scheduled.
-    /// </summary>
     public bool HasFailed => _process.HasExited && _process.ExitCode != 0;
 
     /// <summary>Starts the daemon and returns once it accepts restores.</summary>

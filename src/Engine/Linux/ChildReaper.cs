@@ -10,7 +10,7 @@ namespace Migrate.Engine.Linux;
 /// </summary>
 public static class ChildReaper
 {
-    private static readonly ConcurrentDictionary<int, byte> s_spawned = new();
+    private static readonly ConcurrentDictionary<int, byte> Spawned = new();
 
     /// <summary>
     /// Held by whoever starts a child, from before <see cref="System.Diagnostics.Process.Start()"/>
@@ -21,9 +21,9 @@ public static class ChildReaper
     internal static SemaphoreSlim SpawnGate { get; } = new(1, 1);
 
     /// <summary>Marks a child the runtime's Process class will reap.</summary>
-    internal static void TrackSpawned(int pid) => s_spawned[pid] = 0;
+    internal static void TrackSpawned(int pid) => Spawned[pid] = 0;
 
-    internal static void ForgetSpawned(int pid) => s_spawned.TryRemove(pid, out _);
+    internal static void ForgetSpawned(int pid) => Spawned.TryRemove(pid, out _);
 
     /// <summary>
     /// Makes orphaned descendants reparent to this process, unless it already
@@ -45,7 +45,7 @@ public static class ChildReaper
         try
         {
             int reaped = 0;
-            foreach (int pid in ProcFs.Children.OfSelf().Where(pid => !s_spawned.ContainsKey(pid) && ProcFs.Stat.Read(pid)?.State == 'Z'))
+            foreach (int pid in ProcFs.Children.OfSelf().Where(pid => !Spawned.ContainsKey(pid) && ProcFs.Stat.Read(pid)?.State == 'Z'))
             {
                 if (TryReap(pid))
                 {

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
-using Migrate.Engine.Transfer;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Memory;
 
@@ -13,32 +11,35 @@ namespace Migrate.Engine.Memory;
 /// target holds; only the differences travel, and the target rebuilds CRIU's
 /// pages images from its copy.
 /// </summary>
-public sealed class ContentHashTracker(TargetClient target, string sessionId, Func<IReadOnlyList<int>> currentTasks) : IMemoryTracker
+public sealed class ContentHashTracker(Func<IReadOnlyList<int>> currentTasks) : IMemoryTracker
 {
     private readonly Dictionary<int, PageHashes> _held = [];
 
     public PrecopyMode Mode => PrecopyMode.ContentHash;
 
-    public async Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var tasks = currentTasks();
-        var stats = await target.SendPagesAsync(sessionId, (uint)round, async (output, token) =>
+        // Counting first costs one more pass over the pagemaps (8 bytes a page), a few milliseconds a GiB.
+        var meter = new RoundMeter(round, progress is null ? 0 : tasks.Sum(ResidentPages.Count), progress);
+        var stats = await target.SendPagesAsync(new PageRound(round), async (output, token) =>
         {
             var counts = new SiftCounts();
             foreach (var pid in tasks)
             {
-                counts += await PageScanner.ScanProcessAsync(pid, Held(pid), output, token).ConfigureAwait(false);
+                counts += await PageScanner.ScanProcessAsync(pid, Held(pid), output, meter.AddPagesDone, token).ConfigureAwait(false);
             }
             return counts;
-        }, bytesSent, cancellationToken).ConfigureAwait(false);
+        }, meter.BytesSent, cancellationToken).ConfigureAwait(false);
         return new RoundStats(round, stats.Counts.Scanned, stats.Counts.Changed, stats.PagesSent, stats.ZeroPages,
             stats.BytesRaw, stats.BytesOnWire, clock.Elapsed.TotalMilliseconds);
     }
 
     public CriuDump FinalDump(CriuDump dump) => dump;
 
-    public async Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<FinalPages> SendFinalPagesAsync(
+        string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         var rebuild = new List<PagesRebuild>();
         var pagemaps = new List<(int Pid, PagemapImage Pagemap)>();
@@ -46,9 +47,9 @@ public sealed class ContentHashTracker(TargetClient target, string sessionId, Fu
         {
             var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(pid)));
             pagemaps.Add((pid, pagemap));
-            rebuild.Add(new PagesRebuild { Pid = pid, PagemapFile = PagemapImage.FileName(pid), PagesFile = pagemap.PagesFileName });
+            rebuild.Add(new PagesRebuild(pid, PagemapImage.FileName(pid), pagemap.PagesFileName));
         }
-        var stats = await target.SendPagesAsync(sessionId, round: 0, async (output, token) =>
+        var stats = await target.SendPagesAsync(new PageRound(0), async (output, token) =>
         {
             var counts = new SiftCounts();
             foreach (var (pid, pagemap) in pagemaps)

@@ -1,6 +1,5 @@
 using System.Text.Json.Serialization;
 using Migrate.Engine.Criu;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Memory;
 
@@ -26,6 +25,28 @@ public sealed record RoundStats(
     public double ThroughputBytesPerSecond => DurationMs > 0 ? BytesRaw / (DurationMs / 1000) : 0;
 }
 
+/// <summary>Content-hash pre-copy: the target writes a task's pages image from the pages it holds, in the order its pagemap lists them.</summary>
+public sealed record PagesRebuild(int Pid, string PagemapFile, string PagesFile);
+
+/// <summary>
+/// How far a pre-copy round has got: of the pages it goes through, how many it
+/// has, and the bytes it has sent so far. The content-hash tracker goes
+/// through every resident page; the soft-dirty one through those CRIU's
+/// pre-dump wrote.
+/// </summary>
+public readonly record struct RoundProgress(int Round, long PagesDone, long PagesTotal, long BytesSent)
+{
+    public double Fraction => PagesTotal > 0 ? Math.Min(1, PagesDone / (double)PagesTotal) : 0;
+
+    /// <summary>
+    /// The time left at the pace so far, or null before the pace means much:
+    /// under 2% done or under a second in. A round reads memory front to back
+    /// at a steady rate, so the estimate holds once it has started.
+    /// </summary>
+    public TimeSpan? EstimateLeft(TimeSpan elapsed) =>
+        Fraction < 0.02 || elapsed < TimeSpan.FromSeconds(1) ? null : elapsed * ((1 - Fraction) / Fraction);
+}
+
 /// <summary>What the final freeze sent besides the image files, and what the target must do with it.</summary>
 public sealed record FinalPages(
     long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire,
@@ -35,7 +56,7 @@ public sealed record FinalPages(
 }
 
 /// <summary>
-/// Finds the memory a process changed since the last round and gets it to
+/// Finds the memory a process changed since the last round and hands it to
 /// the target, while the process runs; then makes the final freeze send only
 /// what the target still lacks.
 /// </summary>
@@ -44,13 +65,13 @@ public interface IMemoryTracker
     PrecopyMode Mode { get; }
 
     /// <summary>One pre-copy round while the process runs.</summary>
-    Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+    Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken);
 
     /// <summary>The final dump, adjusted to this tracker (parent images, memory tracking).</summary>
     CriuDump FinalDump(CriuDump dump);
 
     /// <summary>After the final dump, sends the pages the target lacks and says what else it needs.</summary>
-    Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+    Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken);
 }
 
 /// <summary>No pre-copy: the final dump carries all memory.</summary>
@@ -58,11 +79,11 @@ public sealed class NoTracker : IMemoryTracker
 {
     public PrecopyMode Mode => PrecopyMode.Off;
 
-    public Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+    public Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken) =>
         throw new InvalidOperationException("pre-copy is off");
 
     public CriuDump FinalDump(CriuDump dump) => dump;
 
-    public Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+    public Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
         Task.FromResult(FinalPages.None);
 }

@@ -5,23 +5,24 @@ using Migrate.Engine.Linux;
 namespace Migrate.Engine.Memory;
 
 /// <summary>
-/// Finds the pages of a task that differ from what the target holds, and
-/// hands them on in batches. Two sources: the running process's memory
-/// (a pre-copy round) and CRIU's final dump of it (the differences sent
-/// while the process is frozen).
-/// </summary>
-/// <summary>
 /// Takes the <paramref name="pages"/> pages just read into <paramref name="builder"/>'s
 /// free space, for consecutive addresses from <paramref name="firstAddress"/>,
 /// and keeps those to be sent: <see cref="PageBatchBuilder.Sift"/> or <see cref="PageBatchBuilder.Keep"/>.
 /// </summary>
 public delegate SiftCounts PageSift(PageBatchBuilder builder, ulong firstAddress, int pages);
 
+/// <summary>
+/// Finds the pages of a task that differ from what the target holds, and
+/// hands them on in batches. Two sources: the running process's memory
+/// (a pre-copy round) and CRIU's final dump of it (the differences sent
+/// while the process is frozen).
+/// </summary>
 public static class PageScanner
 {
     /// <summary>Reads every page of the running task that holds data, and keeps those whose hash differs from <paramref name="held"/>'s.</summary>
+    /// <param name="pagesRead">Called with each count of pages read, for a progress display.</param>
     public static async Task<SiftCounts> ScanProcessAsync(
-        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
     {
         using var resident = ResidentPages.Open(pid);
         if (resident is null)
@@ -29,7 +30,7 @@ public static class PageScanner
             return default;
         }
         var runs = ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData).SelectMany(resident.Runs);
-        return await ReadRunsAsync(pid, runs, (builder, address, pages) => builder.Sift(address, pages, held), output, cancellationToken)
+        return await ReadRunsAsync(pid, runs, (builder, address, pages) => builder.Sift(address, pages, held), output, pagesRead, cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -46,7 +47,7 @@ public static class PageScanner
         }
         var runs = writes.Written.SelectMany(range => range.Runs())
             .Concat(writes.Whole.SelectMany(whole => resident.Runs(whole.Range.Start, whole.Range.End, whole.FileBacked)));
-        return await ReadRunsAsync(writes.Pid, runs, sift, output, cancellationToken).ConfigureAwait(false);
+        return await ReadRunsAsync(writes.Pid, runs, sift, output, pagesRead: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -57,7 +58,7 @@ public static class PageScanner
     /// stops being mapped ends short; a task that exits ends the read.
     /// </summary>
     public static async Task<SiftCounts> ReadRunsAsync(
-        int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+        int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
     {
         var counts = new SiftCounts();
         var builder = new PageBatchBuilder(pid);
@@ -79,6 +80,7 @@ public static class PageScanner
                     }
                     int got = (int)(copied / PageSize.Bytes);
                     counts += sift(builder, address, got);
+                    pagesRead?.Invoke(got);
                     if (builder.IsFull)
                     {
                         await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);

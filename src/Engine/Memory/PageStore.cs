@@ -8,7 +8,7 @@ namespace Migrate.Engine.Memory;
 /// of 4 KiB slots and an index. A page sent again overwrites its slot; a zero
 /// page takes no slot at all.
 /// </summary>
-public sealed class PageStore : IDisposable
+public sealed class PageStore : IPageSink, IDisposable
 {
     private const long ZeroSlot = -1;
 
@@ -26,6 +26,12 @@ public sealed class PageStore : IDisposable
     public long Pages => _slots.Count;
 
     public long BytesStored => _slotCount * PageSize.Bytes;
+
+    public void Store(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
+    {
+        Write(pid, addresses, pages);
+        WriteZero(pid, zeroAddresses);
+    }
 
     /// <summary>Stores <paramref name="pages"/>, the content of each address in turn.</summary>
     public void Write(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages)

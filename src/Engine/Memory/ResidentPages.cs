@@ -26,6 +26,25 @@ public sealed class ResidentPages : IDisposable
     /// <summary>Opens the process's pagemap, or returns null when it has gone.</summary>
     public static ResidentPages? Open(int pid) => ProcFs.Pagemap.Open(pid) is { } pagemap ? new ResidentPages(pagemap) : null;
 
+    /// <summary>How many pages of the process hold data of its own (what a content-hash round reads); 0 when it has gone.</summary>
+    public static long Count(int pid)
+    {
+        using var resident = Open(pid);
+        if (resident is null)
+        {
+            return 0;
+        }
+        try
+        {
+            return ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData).SelectMany(resident.Runs).Sum(run => (long)run.Pages);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            // Exited while counted: the scan will find nothing either.
+            return 0;
+        }
+    }
+
     /// <summary>The runs of consecutive pages of <paramref name="area"/> that hold process data.</summary>
     public IEnumerable<PageRun> Runs(MemoryArea area) => Runs(area.Start, area.End, area.IsFileBacked);
 

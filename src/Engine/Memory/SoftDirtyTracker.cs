@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
-using Migrate.Engine.Transfer;
 
 namespace Migrate.Engine.Memory;
 
@@ -12,8 +11,7 @@ namespace Migrate.Engine.Memory;
 /// and the target keeps the chain; the final dump names the last round as
 /// parent (Documentation/memory-changes-tracking.txt).
 /// </summary>
-public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, string sessionId, int pid, string workDirectory, int chunkBytes)
-    : IMemoryTracker
+public sealed class SoftDirtyTracker(ICriu criu, int pid, string workDirectory) : IMemoryTracker
 {
     private int _lastRound;
 
@@ -23,7 +21,7 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
 
     private string? ParentSet => _lastRound > 0 ? SetName(_lastRound) : null;
 
-    public async Task<RoundStats> CopyRoundAsync(int round, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var set = SetName(round);
@@ -42,8 +40,10 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
         }, onNotify: null, cancellationToken).ConfigureAwait(false);
         // A service file: CRIU writes it into the work directory, not among the images.
         var stats = DumpStatsImage.Read(work);
-        var sent = await target.SendImagesAsync(sessionId, set, ParentSet, images, new HashSet<string>(), chunkBytes, bytesSent, cancellationToken)
-            .ConfigureAwait(false);
+        // The pages CRIU wrote are most of the set's bytes: progress is pages in proportion to bytes sent.
+        long setBytes = new DirectoryInfo(images).EnumerateFiles().Sum(file => file.Length);
+        var meter = RoundMeter.ForImages(round, (long)stats.PagesWritten, setBytes, progress);
+        var sent = await target.SendImagesAsync(ImageSetUpload.Whole(set, ParentSet, images), meter.BytesSent, cancellationToken).ConfigureAwait(false);
         _lastRound = round;
         return new RoundStats(round, (long)stats.PagesScanned, (long)stats.PagesWritten, (long)stats.PagesWritten, ZeroPages: 0,
             sent.BytesRaw, sent.BytesOnWire, clock.Elapsed.TotalMilliseconds);
@@ -52,6 +52,7 @@ public sealed class SoftDirtyTracker(CriuClient criu, TargetClient target, strin
     public CriuDump FinalDump(CriuDump dump) =>
         dump with { TrackMemory = true, ParentImages = ParentSet is { } parent ? Path.Combine("..", parent) : null };
 
-    public Task<FinalPages> SendFinalPagesAsync(string imagesDirectory, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+    public Task<FinalPages> SendFinalPagesAsync(
+        string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
         Task.FromResult(FinalPages.None with { ParentSet = ParentSet });
 }

@@ -35,7 +35,7 @@ public sealed partial class WriteProtectTracker : IDisposable
 {
     private const int RegionsPerScan = 4096;
 
-    private static readonly Lazy<(ulong Features, string? Problem)> s_support = new(ProbeKernel);
+    private static readonly Lazy<(ulong Features, string? Problem)> KernelSupport = new(ProbeKernel);
 
     private readonly Dictionary<int, TrackedProcess> _processes = [];
     private readonly Interop.PageRegion[] _regions = new Interop.PageRegion[RegionsPerScan];
@@ -55,7 +55,7 @@ public sealed partial class WriteProtectTracker : IDisposable
     }
 
     /// <summary>Why this kernel cannot track writes this way, or null when it can.</summary>
-    public static string? Unsupported() => s_support.Value.Problem;
+    public static string? Unsupported() => KernelSupport.Value.Problem;
 
     /// <summary>The rounds run so far; the first is 1.</summary>
     public int Round { get; private set; }
@@ -138,7 +138,7 @@ public sealed partial class WriteProtectTracker : IDisposable
             var userfaultfd = UserfaultfdInjector.Create(pid, pidfd, _processes.Values.Select(p => p.Userfaultfd).OfType<UserfaultfdHandle>(), _stopTimeout);
             try
             {
-                userfaultfd.EnableFeatures(s_support.Value.Features);
+                userfaultfd.EnableFeatures(KernelSupport.Value.Features);
                 var pagemap = ProcFs.Pagemap.Open(pid) ?? throw new TraceeExitedException(pid);
                 LogAttached(_logger, pid, clock.Elapsed.TotalMilliseconds);
                 return new TrackedProcess(pid, pidfd, userfaultfd, pagemap, unavailable: null);

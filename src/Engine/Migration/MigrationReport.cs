@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Migration;
@@ -25,7 +26,7 @@ public enum MigrationOutcome
 
 public sealed record HostSummary(string Hostname, string KernelRelease, string CriuVersion, string Architecture, ulong MemoryAvailableBytes)
 {
-    public static HostSummary From(Protocol.HostFacts facts) =>
+    public static HostSummary From(HostFacts facts) =>
         new(facts.Hostname, facts.KernelRelease, facts.CriuVersion, facts.Architecture, facts.MemoryAvailableBytes);
 }
 
@@ -35,32 +36,17 @@ public sealed record HostSummary(string Hostname, string KernelRelease, string C
 /// </summary>
 public sealed record MigrationTimeline
 {
-    public double? PreflightEnd { get; set; }
-    public double? FreezeStart { get; set; }
-    public double? DumpEnd { get; set; }
-    public double? TransferEnd { get; set; }
-    public double? RestoreEnd { get; set; }
-    public double? Commit { get; set; }
-    public double? Resume { get; set; }
-    public double? RollBack { get; set; }
+    public double? PreflightEnd { get; init; }
+    public double? FreezeStart { get; init; }
+    public double? DumpEnd { get; init; }
+    public double? TransferEnd { get; init; }
+    public double? RestoreEnd { get; init; }
+    public double? Commit { get; init; }
+    public double? Resume { get; init; }
+    public double? RollBack { get; init; }
 
     /// <summary>After a lazy restore: when the last page reached the process.</summary>
-    public double? LastPage { get; set; }
-}
-
-/// <summary>One check: what it looked at, its result (pass, warn or fail), and what to do about it.</summary>
-public sealed record CheckReport(string Name, string Result, string Detail, string? Remedy)
-{
-    public static CheckReport From(Protocol.CheckResult check) => new(
-        check.Name,
-        check.Verdict switch
-        {
-            Protocol.CheckResult.Types.Verdict.Pass => "pass",
-            Protocol.CheckResult.Types.Verdict.Warn => "warn",
-            _ => "fail",
-        },
-        check.Detail,
-        string.IsNullOrEmpty(check.Remedy) ? null : check.Remedy);
+    public double? LastPage { get; init; }
 }
 
 /// <summary>Which pre-copy ran, why it was chosen, and why it stopped.</summary>
@@ -121,9 +107,15 @@ public sealed record MigrationReport
     public bool TransientFailure { get; init; }
 
     /// <summary>Every check made, before the freeze, at it and on the target; a failed one says why the process did not move.</summary>
-    public IReadOnlyList<CheckReport> Checks { get; init; } = [];
+    public IReadOnlyList<CheckResult> Checks { get; init; } = [];
 
     public string ToJson() => ReportJson.Write(this, ReportJsonContext.Default.MigrationReport);
+
+    private static readonly JsonSerializerOptions StrictReader = ReportJson.StrictReader(ReportJsonContext.Default);
+
+    /// <summary>Reads a report as <see cref="ToJson"/> writes it.</summary>
+    /// <exception cref="JsonException">It is not such a report: not JSON, a member missing, or null where the report has a value.</exception>
+    public static MigrationReport FromJson(string json) => ReportJson.Read<MigrationReport>(json, StrictReader);
 }
 
 [JsonSourceGenerationOptions(

@@ -45,6 +45,9 @@ public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int>
         return new ProcessTree(pid, status.Name ?? "?", pids);
     }
 
+    /// <summary>The process's name as /proc/PID/status gives it, or null when there is no such process.</summary>
+    public static string? CommandOf(int pid) => ProcFs.Status.Read(pid)?.Name;
+
     /// <summary>The state letter of /proc/PID/stat (R, S, D, T, Z, ...), or null if there is no such process.</summary>
     public static char? State(int pid) => ProcFs.Stat.Read(pid)?.State;
 

@@ -2,11 +2,12 @@ using System.Buffers;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 
 namespace Migrate.Engine.Migration;
 
-/// <summary>Writes the reports as JSON that people read as well as scripts.</summary>
+/// <summary>Writes the reports as JSON that people read as well as scripts, and reads them back strictly.</summary>
 internal static class ReportJson
 {
     // The default encoder escapes ' and every non-ASCII character (\u0027), for
@@ -21,5 +22,40 @@ internal static class ReportJson
             JsonSerializer.Serialize(writer, value, typeInfo);
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Options that read what <see cref="Write"/> wrote and refuse anything
+    /// less: the writer leaves out no member (a step not reached is written as
+    /// null), so a member missing on reading, or null where the type has no
+    /// null, means the JSON is not such a report. Members the reader does not
+    /// know are skipped: a newer writer may add some.
+    /// </summary>
+    public static JsonSerializerOptions StrictReader(JsonSerializerContext context) =>
+        new(context.Options)
+        {
+            TypeInfoResolver = context.WithAddedModifier(RequireEveryMember),
+            RespectNullableAnnotations = true,
+            RespectRequiredConstructorParameters = true,
+        };
+
+    public static T Read<T>(string json, JsonSerializerOptions strictReader) =>
+        JsonSerializer.Deserialize(json, (JsonTypeInfo<T>)strictReader.GetTypeInfo(typeof(T)))
+        ?? throw new JsonException("the report is null");
+
+    private static void RequireEveryMember(JsonTypeInfo typeInfo)
+    {
+        if (typeInfo.Kind != JsonTypeInfoKind.Object)
+        {
+            return;
+        }
+        foreach (var property in typeInfo.Properties)
+        {
+            // Members computed from others (RoundStats.CompressionRatio) are written but never read.
+            if (property.Set is not null || property.AssociatedParameter is not null)
+            {
+                property.IsRequired = true;
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ namespace Migrate.Engine.Migration;
 /// PID cannot be reused, so opening the pidfds right after the dump or restore
 /// pins exactly those tasks; every later signal goes through the pidfd.
 /// </summary>
-public sealed class StoppedTasks : IDisposable
+internal sealed class StoppedTasks : IStoppedTasks
 {
     private readonly List<(int Pid, PidfdHandle Handle)> _tasks;
 
@@ -29,10 +29,8 @@ public sealed class StoppedTasks : IDisposable
         return new StoppedTasks(tasks);
     }
 
-    /// <summary>Lets every task run again. Returns how many were still there to resume.</summary>
     public int Resume() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGCONT));
 
-    /// <summary>Resumes the tasks that are stopped, leaving running ones alone.</summary>
     public void ResumeStopped()
     {
         foreach (var (pid, handle) in _tasks.Where(task => ProcessTree.State(task.Pid) is 'T' or 't'))
@@ -41,10 +39,10 @@ public sealed class StoppedTasks : IDisposable
         }
     }
 
-    /// <summary>Kills every task and waits until each has exited. Returns how many it killed.</summary>
-    public int Kill(TimeSpan timeout)
+    public int SendKill() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGKILL));
+
+    public void WaitGone(TimeSpan timeout)
     {
-        int killed = _tasks.Count(task => task.Handle.SendSignal(Signals.SIGKILL));
         foreach (var (pid, handle) in _tasks)
         {
             if (!handle.WaitForExit(timeout))
@@ -52,7 +50,6 @@ public sealed class StoppedTasks : IDisposable
                 throw new IOException($"task {pid} did not exit within {timeout.TotalSeconds:0} s of SIGKILL");
             }
         }
-        return killed;
     }
 
     public void Dispose()

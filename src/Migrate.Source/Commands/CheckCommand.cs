@@ -1,8 +1,10 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Source;
+using Migrate.Engine.Protocol;
 using Spectre.Console;
 
 namespace Migrate.Source.Commands;
@@ -34,11 +36,11 @@ internal sealed class CheckCommand
     private async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
-        using var target = new TargetClient(address, CommonOptions.ReadToken(parse.GetValue(_tokenFile)!));
+        using var target = new GrpcTargetAgent(address, CommonOptions.ReadToken(parse.GetValue(_tokenFile)!));
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var options = _verification.Apply(parse, new MigrationOptions { Pid = parse.GetValue(_pid), WorkDirectory = Path.GetTempPath() });
-        var report = await new SourceSession(new CriuClient(new CriuSettings()), target, options, TimeProvider.System,
-            loggers.CreateLogger<SourceSession>()).CheckAsync(cancellationToken);
+        var report = await SourceMigration.OnThisHost(new CriuClient(new CriuSettings(), TimeProvider.System), target, options, TimeProvider.System,
+            loggers.CreateLogger<SourceMigration>()).CheckAsync(cancellationToken);
 
         bool passed = report.Error is null;
         if (parse.GetValue(_json))
@@ -57,8 +59,13 @@ internal sealed class CheckCommand
         var table = new Table().Border(TableBorder.Simple).AddColumns("check", "result", "detail", "what to do");
         foreach (var check in report.Checks)
         {
-            var color = check.Result switch { "pass" => "green", "warn" => "yellow", _ => "red" };
-            table.AddRow(Markup.Escape(check.Name), $"[{color}]{check.Result}[/]", Markup.Escape(check.Detail), Markup.Escape(check.Remedy ?? ""));
+            var (color, result) = check.Verdict switch
+            {
+                CheckVerdict.Pass => ("green", "pass"),
+                CheckVerdict.Warn => ("yellow", "warn"),
+                _ => ("red", "fail"),
+            };
+            table.AddRow(Markup.Escape(check.Name), $"[{color}]{result}[/]", Markup.Escape(check.Detail), Markup.Escape(check.Remedy ?? ""));
         }
         AnsiConsole.Write(table);
         Console.WriteLine(passed

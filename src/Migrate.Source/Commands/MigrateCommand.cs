@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Migration;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Migration.Source;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Source.Commands;
 
@@ -36,10 +36,10 @@ internal sealed class MigrateCommand
         var options = _migration.Build(parse, parse.GetValue(_pid));
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
-        using var target = new TargetClient(address, token);
-        var criu = new CriuClient(new CriuSettings());
+        using var target = new GrpcTargetAgent(address, token);
+        var criu = new CriuClient(new CriuSettings(), TimeProvider.System);
         var report = await ProgressDisplay.RunAsync(parse.GetValue(_quiet) || json, progress =>
-            new SourceSession(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceSession>()) { Progress = progress }
+            SourceMigration.OnThisHost(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceMigration>(), progress)
                 .RunAsync(cancellationToken));
 
         if (parse.GetValue(_report) is { } reportPath)

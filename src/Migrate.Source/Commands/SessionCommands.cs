@@ -1,6 +1,5 @@
 using System.CommandLine;
-using Grpc.Core;
-using Migrate.Engine.Transfer;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Source.Commands;
 
@@ -26,10 +25,10 @@ internal sealed class SessionCommands
         async (target, session, cancellationToken) =>
         {
             var reply = await target.AbortAsync(session, "aborted by the operator", cancellationToken);
-            return $"session {session} aborted: {reply.KilledTasks} restored tasks killed on {target.Address}";
+            return $"session {session} aborted: {reply} restored tasks killed on {target.Address}";
         });
 
-    private static Command Build(string name, string description, Func<TargetClient, string, CancellationToken, Task<string>> act)
+    private static Command Build(string name, string description, Func<ITargetAgent, string, CancellationToken, Task<string>> act)
     {
         var to = CommonOptions.Target();
         var tokenFile = CommonOptions.TokenFile();
@@ -44,15 +43,15 @@ internal sealed class SessionCommands
                 await Console.Error.WriteLineAsync($"migrate: '{id}' is not a session ID: copy the {SessionIds.Length} hex digits migrate printed");
                 return ExitCodes.Usage;
             }
-            using var target = new TargetClient(address, CommonOptions.ReadToken(parse.GetValue(tokenFile)!));
+            using var target = new GrpcTargetAgent(address, CommonOptions.ReadToken(parse.GetValue(tokenFile)!));
             try
             {
                 Console.WriteLine($"migrate: {await act(target, id, cancellationToken)}");
                 return ExitCodes.Migrated;
             }
-            catch (RpcException e)
+            catch (TargetException e)
             {
-                await Console.Error.WriteLineAsync($"migrate: {name} failed: {target.Explain(e)}");
+                await Console.Error.WriteLineAsync($"migrate: {name} failed: {e.Message}");
                 return ExitCodes.Failed;
             }
         });

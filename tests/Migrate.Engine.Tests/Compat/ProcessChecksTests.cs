@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Migrate.Engine.Compat;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Tests.Compat;
 
@@ -24,7 +23,7 @@ public sealed class ProcessChecksTests : IDisposable
         Assert.True(held.ContentHash.IsEmpty);
         var executable = Assert.Single(files, file => file.Path == "/usr/bin/tail");
         Assert.False(executable.ContentHash.IsEmpty);
-        Assert.Equal(CheckResult.Types.Verdict.Pass, ProcessFiles.Verify(files).Verdict);
+        Assert.Equal(CheckVerdict.Pass, ProcessFiles.Verify(files).Verdict);
     }
 
     [Fact]
@@ -38,19 +37,19 @@ public sealed class ProcessChecksTests : IDisposable
         File.SetLastWriteTimeUtc(data, DateTime.UtcNow.AddMinutes(-5));
 
         var check = ProcessFiles.Verify(files);
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Contains(data, check.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
     public void The_same_size_and_time_with_other_content_fails_for_code()
     {
-        var fact = new FileFact { Path = "/usr/bin/tail", Size = (ulong)new FileInfo("/usr/bin/tail").Length, ContentHash = Google.Protobuf.ByteString.CopyFrom(new byte[16]) };
-        fact.MtimeNs = (new FileInfo("/usr/bin/tail").LastWriteTimeUtc - DateTime.UnixEpoch).Ticks * 100;
+        var tail = new FileInfo("/usr/bin/tail");
+        var fact = new FileFact("/usr/bin/tail", (ulong)tail.Length, (tail.LastWriteTimeUtc - DateTime.UnixEpoch).Ticks * 100, new byte[16], Writable: false, Directory: false);
 
         var check = ProcessFiles.Verify([fact]);
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Contains("other content", check.Detail, StringComparison.Ordinal);
     }
 
@@ -60,9 +59,9 @@ public sealed class ProcessChecksTests : IDisposable
     [InlineData("/proc/self/maps")]
     public void Paths_a_peer_should_not_send_are_refused(string path)
     {
-        var check = ProcessFiles.Verify([new FileFact { Path = path }]);
+        var check = ProcessFiles.Verify([new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, Writable: false, Directory: false)]);
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
     }
 
     [Fact]
@@ -74,9 +73,9 @@ public sealed class ProcessChecksTests : IDisposable
 
         var check = Capabilities.Compare([Environment.ProcessId], ours & ~(1UL << CapSysAdmin));
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Contains("cap_sys_admin", check.Detail, StringComparison.Ordinal);
-        Assert.Equal(CheckResult.Types.Verdict.Pass, Capabilities.Compare([Environment.ProcessId], ours).Verdict);
+        Assert.Equal(CheckVerdict.Pass, Capabilities.Compare([Environment.ProcessId], ours).Verdict);
     }
 
     [Fact]
@@ -84,11 +83,11 @@ public sealed class ProcessChecksTests : IDisposable
     {
         var taken = PidCheck.Verify([Environment.ProcessId], "at restore");
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, taken.Verdict);
+        Assert.Equal(CheckVerdict.Fail, taken.Verdict);
         Assert.StartsWith("at restore: ", taken.Detail, StringComparison.Ordinal);
         Assert.Contains(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), taken.Detail, StringComparison.Ordinal);
         var free = PidCheck.Verify([int.MaxValue - 7], "pre-flight");
-        Assert.Equal(CheckResult.Types.Verdict.Pass, free.Verdict);
+        Assert.Equal(CheckVerdict.Pass, free.Verdict);
         Assert.Equal("pre-flight: 1 PID of the tree free in the target's PID namespace", free.Detail);
     }
 

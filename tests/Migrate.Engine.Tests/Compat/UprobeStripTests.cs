@@ -2,7 +2,6 @@ using Migrate.Engine.Compat;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 using Migrate.Engine.Tests.Images;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Tests.Compat;
 
@@ -45,7 +44,10 @@ public sealed class UprobeStripTests : IDisposable
         var entries = new List<Google.Protobuf.IMessage> { new PagemapHead { PagesId = 2 } };
         entries.AddRange(runs.Select(run => new PagemapEntry
         {
-            Vaddr = run.Address, CompatNrPages = (uint)run.Pages, NrPages = (ulong)run.Pages, Flags = PagemapRun.InParent,
+            Vaddr = run.Address,
+            CompatNrPages = (uint)run.Pages,
+            NrPages = (ulong)run.Pages,
+            Flags = PagemapRun.InParent,
         }));
         File.WriteAllBytes(Path.Combine(final, PagemapImage.FileName(Pid)), ImageWriter.Write(ImageMagic.Pagemap, entries));
         File.WriteAllBytes(Path.Combine(final, "pages-2.img"), []);
@@ -66,8 +68,7 @@ public sealed class UprobeStripTests : IDisposable
 
     public void Dispose() => _directory.Dispose();
 
-    private static UprobeSite Site(ulong address, uint original) =>
-        new() { Pid = Pid, Address = address, OriginalByte = original, Path = "/bin/sleep" };
+    private static UprobeSite Site(ulong address, byte original) => new(Pid, address, "/bin/sleep", FileOffset: 0, original, Symbol: "");
 
     private string CopyRecordedDump(string name)
     {

@@ -1,5 +1,4 @@
 using Migrate.Engine.Compat;
-using Migrate.Protocol;
 
 namespace Migrate.Engine.Tests.Compat;
 
@@ -22,7 +21,7 @@ public sealed class VdsoLayoutsTests : IDisposable
 
         var check = VdsoLayouts.Compare(source, target);
 
-        Assert.Equal(CheckResult.Types.Verdict.Pass, check.Verdict);
+        Assert.Equal(CheckVerdict.Pass, check.Verdict);
         Assert.False(VdsoLayouts.WillProxify(check));
     }
 
@@ -35,7 +34,7 @@ public sealed class VdsoLayoutsTests : IDisposable
 
         var check = VdsoLayouts.Compare(source, target);
 
-        Assert.Equal(CheckResult.Types.Verdict.Warn, check.Verdict);
+        Assert.Equal(CheckVerdict.Warn, check.Verdict);
         Assert.True(VdsoLayouts.WillProxify(check));
         Assert.Contains("__vdso_clock_gettime at 0x", check.Detail, StringComparison.Ordinal);
         Assert.Contains("proxify", check.Detail, StringComparison.Ordinal);
@@ -58,7 +57,7 @@ public sealed class VdsoLayoutsTests : IDisposable
 
         var check = VdsoLayouts.Compare(source, target);
 
-        Assert.Equal(CheckResult.Types.Verdict.Fail, check.Verdict);
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Contains("__vdso_time", check.Detail, StringComparison.Ordinal);
     }
 
@@ -69,7 +68,7 @@ public sealed class VdsoLayoutsTests : IDisposable
 
         Assert.Contains(own.Symbols, symbol => symbol.Name is "__vdso_clock_gettime" or "__kernel_clock_gettime");
         Assert.True(own.VdsoSize >= 4096);
-        Assert.Equal(CheckResult.Types.Verdict.Pass, VdsoLayouts.Compare(own, VdsoLayouts.ReadOwn()).Verdict);
+        Assert.Equal(CheckVerdict.Pass, VdsoLayouts.Compare(own, VdsoLayouts.ReadOwn()).Verdict);
     }
 
     public void Dispose() => _directory.Dispose();

@@ -1,4 +1,6 @@
+using Migrate.Engine.Compat;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration;
 
@@ -61,5 +63,95 @@ public sealed class MigrationReportTests
 
         Assert.Contains("\"the target's files check failed: /srv/données is missing\"", json, StringComparison.Ordinal);
         Assert.Equal(report.Error, JsonDocument.Parse(json).RootElement.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public void A_report_reads_back_as_it_was_written()
+    {
+        var json = MigratedReport().ToJson();
+
+        var read = MigrationReport.FromJson(json);
+
+        Assert.Equal(json, read.ToJson());
+        Assert.Equal(534, read.FrozenMs);
+        Assert.Equal(98.7, read.Final!.Frozen.DumpMs);
+        Assert.Equal(PrecopyStop.Converged, read.Precopy!.StopReason);
+        Assert.Equal(2, read.Rounds.Count);
+    }
+
+    [Theory]
+    [InlineData("frozenMs")]
+    [InlineData("rounds")]
+    [InlineData("final.frozen")]
+    [InlineData("final.frozen.rebuildMs")]
+    [InlineData("timeline.resume")]
+    [InlineData("precopy.stopReason")]
+    [InlineData("source.criuVersion")]
+    public void A_report_missing_a_member_is_refused(string member)
+    {
+        var json = JsonNode.Parse(MigratedReport().ToJson())!.AsObject();
+        var path = member.Split('.');
+        var parent = path[..^1].Aggregate(json, (node, name) => node[name]!.AsObject());
+        Assert.True(parent.Remove(path[^1]), $"the report has no {member} to remove");
+
+        var error = Assert.Throws<JsonException>(() => MigrationReport.FromJson(json.ToJsonString()));
+
+        Assert.Contains(path[^1], error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("processState")]
+    [InlineData("rounds")]
+    [InlineData("final.frozen")]
+    public void A_report_with_null_where_it_has_a_value_is_refused(string member)
+    {
+        var json = JsonNode.Parse(MigratedReport().ToJson())!.AsObject();
+        var path = member.Split('.');
+        var parent = path[..^1].Aggregate(json, (node, name) => node[name]!.AsObject());
+        parent[path[^1]] = null;
+
+        Assert.Throws<JsonException>(() => MigrationReport.FromJson(json.ToJsonString()));
+    }
+
+    /// <summary>The README's example, with every member a migrated report has.</summary>
+    private static MigrationReport MigratedReport()
+    {
+        var host = new HostSummary("vm", "6.18.44-fc-v782", "4.2.1", "x86_64", 1L << 34);
+        return new MigrationReport
+        {
+            Outcome = MigrationOutcome.Migrated,
+            SessionId = "4594a5f40f261972983e950fb2d9f2ea",
+            Pid = 15503,
+            Command = "dirtier",
+            TargetAddress = "10.77.0.2:7700",
+            Source = host,
+            Target = host,
+            BytesRaw = 301083008,
+            BytesOnWire = 301553148,
+            FrozenMs = 534,
+            TotalMs = 2365.5,
+            Timeline = new MigrationTimeline
+            {
+                PreflightEnd = 647.7,
+                FreezeStart = 1796,
+                DumpEnd = 1894.6,
+                TransferEnd = 2001.5,
+                RestoreEnd = 2250,
+                Commit = 2280.9,
+                Resume = 2330,
+                LastPage = 2372.4,
+            },
+            Precopy = new PrecopyReport(PrecopyMode.ContentHash, "auto: no soft-dirty memory tracking", PrecopyStop.Converged),
+            Rounds =
+            [
+                new RoundStats(1, 65691, 65691, 65559, 132, 268529664, 268972917, 877.3),
+                new RoundStats(2, 65691, 5737, 5737, 0, 23498752, 23533053, 156.8),
+            ],
+            Final = new FinalReport(2208, 0, 9054592, 9047178, new FrozenBreakdown(98.7, 83, 21.6, 99.9, 145.6, 0.5, 80)),
+            Restore = "lazy",
+            RestoredPid = 15503,
+            ProcessState = "running on the target 10.77.0.2:7700 as PID 15503 in its namespace",
+            Checks = [Checks.Pass("vdso", "identical vDSO layouts: no proxy needed")],
+        };
     }
 }

@@ -11,6 +11,12 @@ internal static class Repository
 
     public static string Workloads => Path.Combine(Root, "tests", "workloads");
 
+    /// <summary>The downtime lab's hosts: network namespaces on this machine (hosts.sh, redis.sh).</summary>
+    public static string LabHosts => Path.Combine(Root, "tests", "hosts", "lab");
+
+    /// <summary>Debian's stock kernel under qemu (host.sh).</summary>
+    public static string StockKernelHost => Path.Combine(Root, "tests", "hosts", "stock-kernel");
+
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)

@@ -6,7 +6,7 @@ namespace Migrate.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// Debian's stock 6.1 kernel under qemu, sharing this machine's root
-/// (scripts/stock-kernel/host.sh): soft-dirty tracking and another vDSO.
+/// (tests/hosts/stock-kernel/host.sh): soft-dirty tracking and another vDSO.
 /// Booted once for the collection, after the agents were published, since the
 /// guest caches what it reads of this machine's files.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class StockKernelGuest : IAsyncLifetime
     public const int AgentPort = 7070;
 
     private static readonly TimeSpan Slow = TimeSpan.FromMinutes(10);
-    private static string HostScript => Path.Combine(Repository.Root, "scripts", "stock-kernel", "host.sh");
+    private static string HostScript => Path.Combine(Repository.StockKernelHost, "host.sh");
 
     private readonly string _name = "mig" + Guid.NewGuid().ToString("N")[..8];
 

@@ -79,6 +79,14 @@ internal abstract class Workload : IDisposable
             _process.Kill();
             _process.WaitForExit();
         }
+        else if (ProcFs.ParentOf(Pid) == Environment.ProcessId)
+        {
+            // A test that traced it (userfaultfd injection runs on a thread of
+            // this process) can make the runtime take a ptrace stop, which
+            // waitpid reports to any thread of the parent, for its exit: it
+            // runs on, still our child, so its PID is still its own.
+            ProcFs.Kill(Pid);
+        }
         _process.Dispose();
         _ownDirectory?.Dispose();
     }

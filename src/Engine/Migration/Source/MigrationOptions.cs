@@ -1,0 +1,50 @@
+using Migrate.Engine.Compat;
+
+namespace Migrate.Engine.Migration.Source;
+
+/// <summary>What the operator asked for.</summary>
+public sealed record MigrationOptions
+{
+    public required int Pid { get; init; }
+    public required string WorkDirectory { get; init; }
+    public bool ShellJob { get; init; }
+    public bool TcpEstablished { get; init; }
+    public bool KeepImages { get; init; }
+    public PrecopyChoice Precopy { get; init; } = PrecopyChoice.Auto;
+    public int MaxRounds { get; init; } = 8;
+    public TimeSpan DowntimeTarget { get; init; } = TimeSpan.FromMilliseconds(300);
+    public bool RequireConvergence { get; init; }
+    public bool LazyRestore { get; init; } = true;
+    public UprobePolicy Uprobes { get; init; } = UprobePolicy.Refuse;
+
+    /// <summary>Pre-flight checks whose failure only warns (--ignore-check).</summary>
+    public IReadOnlySet<string> IgnoredChecks { get; init; } = new HashSet<string>();
+
+    /// <summary>How many times a freeze that caught a thread in a dangerous spot is tried.</summary>
+    public int MaxFreezeAttempts { get; init; } = 6;
+    public TimeSpan RestoreTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public enum PrecopyChoice
+{
+    Auto,
+    SoftDirty,
+    ContentHash,
+    Off,
+}
+
+public enum MigrationStage
+{
+    Preflight,
+    Precopy,
+    Dumping,
+    Transferring,
+    Restoring,
+    Committing,
+    Resumed,
+    RollingBack,
+}
+
+/// <summary>A step of the migration, for a progress display: <paramref name="Round"/> when a pre-copy round ends, <paramref name="Scan"/> while it runs.</summary>
+public readonly record struct MigrationProgress(
+    MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, Memory.RoundStats? Round = null, Memory.RoundProgress? Scan = null);

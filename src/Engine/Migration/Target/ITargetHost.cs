@@ -1,0 +1,33 @@
+using Migrate.Engine.Compat;
+
+namespace Migrate.Engine.Migration.Target;
+
+/// <summary>
+/// This host as the target's sessions use it: its processes, the checks that
+/// look at it, and the images CRIU restores. Sessions reach the machine only
+/// through here and through CRIU, so that tests can drive every path with fakes.
+/// </summary>
+public interface ITargetHost : IProcessControl
+{
+    /// <summary>CRIU's cpuinfo check of the source's CPU description.</summary>
+    Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken);
+
+    CheckResult CheckFiles(IReadOnlyList<FileFact> files);
+
+    /// <summary>The PIDs are free here. <paramref name="when"/> says when the check runs, for the report.</summary>
+    CheckResult CheckPids(IReadOnlyList<int> pids, string when);
+
+    CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip);
+
+    /// <summary>The restored tasks hold the file's bytes at the stripped sites.</summary>
+    CheckResult CheckStripped(IReadOnlyList<UprobeSite> sites);
+
+    /// <summary>Writes the sites' original bytes back into the images (--uprobes strip).</summary>
+    void StripUprobes(string imagesDirectory, IReadOnlyList<UprobeSite> sites);
+
+    /// <summary>The PIDs of the tree in the images, from CRIU's pstree image.</summary>
+    IReadOnlyList<int> ImagePids(string imagesDirectory);
+
+    /// <summary>Reaps children that exited: killed tasks hold their PIDs until then, and a new restore needs them.</summary>
+    void ReapExitedChildren();
+}

@@ -1,0 +1,31 @@
+using Migrate.Engine.Compat;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
+
+namespace Migrate.Engine.Migration.Target;
+
+/// <summary>This machine, through /proc, pidfds, CRIU and its images.</summary>
+public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
+{
+    public char? State(int pid) => ProcessTree.State(pid);
+
+    public IStoppedTasks Pin(IEnumerable<int> pids) => StoppedTasks.Pin(pids);
+
+    public Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken) =>
+        CpuCheck.VerifyAsync(criu, sourceCpu.ToArray(), cancellationToken);
+
+    public CheckResult CheckFiles(IReadOnlyList<FileFact> files) => ProcessFiles.Verify(files);
+
+    public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => PidCheck.Verify(pids, when);
+
+    public CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip) => UprobeSites.Verify(sites, strip);
+
+    public CheckResult CheckStripped(IReadOnlyList<UprobeSite> sites) => UprobeSites.VerifyStripped(sites);
+
+    public void StripUprobes(string imagesDirectory, IReadOnlyList<UprobeSite> sites) => UprobeStrip.Apply(imagesDirectory, sites);
+
+    public IReadOnlyList<int> ImagePids(string imagesDirectory) => ProcessTreeImage.Pids(imagesDirectory);
+
+    public void ReapExitedChildren() => ChildReaper.ReapExited();
+}

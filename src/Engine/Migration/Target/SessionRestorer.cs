@@ -1,0 +1,193 @@
+using Migrate.Engine.Compat;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
+using Migrate.Engine.Memory;
+using Migrate.Engine.Protocol;
+
+namespace Migrate.Engine.Migration.Target;
+
+/// <summary>
+/// Makes a stopped copy from a session's images: rebuilds the pages images
+/// content-hash pre-copy left to the target, checks the images, restores them
+/// with CRIU with the tasks left stopped (lazily if asked and possible), and
+/// makes sure they are stopped.
+/// </summary>
+internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITargetHost host, TargetOptions options, TimeProvider time)
+{
+    /// <summary>Restores <paramref name="order"/>'s image set from <paramref name="store"/>.</summary>
+    public async Task<(RestoreResult Result, RestoredCopy Copy)> RestoreAsync(
+        SessionStore store, RestoreOrder order, CancellationToken cancellationToken)
+    {
+        if (!store.HasSet(order.Set))
+        {
+            throw new InvalidSessionStateException($"image set '{order.Set}' has not been received");
+        }
+        var images = store.SetDirectory(order.Set);
+        var checks = new List<CheckResult>();
+
+        var started = time.GetTimestamp();
+        Rebuild(store, images, order.Rebuild);
+        double rebuildMs = time.GetElapsedTime(started).TotalMilliseconds;
+
+        // The images, checked before CRIU is asked to restore them.
+        RequireParentPages(store, images);
+        checks.Add(Require(host.CheckPids(host.ImagePids(images), "at restore")));
+        if (order.StripSites.Count > 0)
+        {
+            host.StripUprobes(images, order.StripSites);
+        }
+
+        bool lazy = order.Options.LazyPages && features.LazyPages;
+        string? note = order.Options.LazyPages && !lazy
+            ? "this target's kernel or CRIU cannot restore lazily (userfaultfd), so memory was loaded before the resume"
+            : null;
+        var (copy, restoreMs, verifyMs) = await RestoreStoppedAsync(images, store.Directory, order.Options, lazy, cancellationToken).ConfigureAwait(false);
+        // The final go or no-go, while the restored tasks are still stopped.
+        if (order.StripSites.Count > 0)
+        {
+            var stripped = host.CheckStripped(order.StripSites);
+            if (stripped.Failed)
+            {
+                await copy.KillAsync().ConfigureAwait(false);
+                await copy.DisposeAsync().ConfigureAwait(false);
+                throw new CheckFailedException(stripped);
+            }
+            checks.Add(stripped);
+        }
+        checks.Add(Checks.Pass("restored", $"{Checks.Count(copy.Pids.Count, "task")} restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
+        var result = new RestoreResult(copy.RootPid, copy.Pids, new TargetTimings(rebuildMs, restoreMs, verifyMs), lazy, note, checks);
+        return (result, copy);
+    }
+
+    /// <summary>
+    /// The lazy-pages daemon died while the copy waited for its commit: pages it
+    /// had not copied yet would read as zeros once the process ran (the kernel
+    /// drops a userfaultfd's ranges with its last owner). The source copy is
+    /// already gone, but the images are whole: kill the copy and restore them
+    /// again with all memory loaded.
+    /// </summary>
+    public async Task<RestoredCopy> RestoreAgainEagerlyAsync(
+        RestoredCopy failed, SessionStore store, RestoreOrder order, CancellationToken cancellationToken)
+    {
+        await failed.KillAsync().ConfigureAwait(false);
+        await failed.DisposeAsync().ConfigureAwait(false);
+        // The killed tasks hold their PIDs until reaped, and the restore needs them.
+        host.ReapExitedChildren();
+        var (copy, _, _) = await RestoreStoppedAsync(store.SetDirectory(order.Set), store.Directory, order.Options, lazy: false, cancellationToken)
+            .ConfigureAwait(false);
+        return copy;
+    }
+
+    private async Task<(RestoredCopy Copy, double RestoreMs, double VerifyMs)> RestoreStoppedAsync(
+        string images, string workDirectory, RestoreOptions restoreOptions, bool lazy, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var lazyPages = lazy ? await criu.StartLazyPagesAsync(images, workDirectory, cancellationToken).ConfigureAwait(false) : null;
+        try
+        {
+            await criu.RestoreAsync(new CriuRestore
+            {
+                ImagesDirectory = images,
+                WorkDirectory = workDirectory,
+                ShellJob = restoreOptions.ShellJob,
+                TcpEstablished = restoreOptions.TcpEstablished,
+                AllowUprobes = restoreOptions.AllowUprobes,
+                LazyPages = lazy,
+                LeaveStopped = true,
+            }, onNotify: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (lazyPages is not null)
+            {
+                await lazyPages.DisposeAsync().ConfigureAwait(false);
+            }
+            throw;
+        }
+        double restoreMs = time.GetElapsedTime(started).TotalMilliseconds;
+
+        started = time.GetTimestamp();
+        // CRIU restores the PIDs its images name; pin them while they are stopped.
+        var copy = new RestoredCopy(host.Pin(host.ImagePids(images)), lazyPages);
+        try
+        {
+            await VerifyStoppedAsync(copy, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await copy.KillAsync().ConfigureAwait(false);
+            await copy.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return (copy, restoreMs, time.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// Only a stopped copy may wait for the commit: a running one would be a
+    /// duplicate of the source's. CRIU's SIGSTOP may still be pending when the
+    /// restore returns, so the check waits a little before it judges.
+    /// </summary>
+    private async Task VerifyStoppedAsync(RestoredCopy copy, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + options.StopTimeout;
+        while (copy.Pids.FirstOrDefault(pid => !host.State(pid).IsStopped()) is var running && running != 0)
+        {
+            if (time.GetUtcNow() > deadline)
+            {
+                throw new InvalidSessionStateException(
+                    $"restored task {running} is in state {host.State(running)}, not stopped, after {options.StopTimeout.TotalSeconds:0} s; the copy was killed");
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(2), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static void Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
+    {
+        foreach (var rebuild in rebuilds)
+        {
+            if (rebuild.Pid <= 0 || !ImageNames.IsValidFileName(rebuild.PagemapFile) || !ImageNames.IsValidFileName(rebuild.PagesFile))
+            {
+                throw new TransferRejectedException(TransferRejection.Malformed, "refused pages rebuild instruction");
+            }
+            var pages = store.CompletePages;
+            var pagemap = PagemapImage.Read(Path.Combine(images, rebuild.PagemapFile));
+            if (pagemap.PagesFileName != rebuild.PagesFile)
+            {
+                throw new TransferRejectedException(TransferRejection.Malformed,
+                    $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
+            }
+            PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
+        }
+    }
+
+    /// <summary>
+    /// A dump whose parent is the write-protect chain may name as "in the
+    /// parent" only pages the chain holds; anything else would fail CRIU's
+    /// restore half-way, or restore pages that were never sent.
+    /// </summary>
+    private static void RequireParentPages(SessionStore store, string images)
+    {
+        if (store.ExistingChain is not { TopSet: not null } chain)
+        {
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(images, "pagemap-*.img"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (!int.TryParse(name.AsSpan("pagemap-".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            {
+                continue; // pagemap-shmem-ID.img: shared memory travels whole
+            }
+            foreach (var run in PagemapImage.Read(file).Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0))
+            {
+                if (!chain.Holds(pid, run.Address, run.Pages))
+                {
+                    throw new TransferRejectedException(TransferRejection.Malformed,
+                        $"the final dump of PID {pid} names {run.Pages} pages at 0x{run.Address:x} as pre-copied, and the target never received them");
+                }
+            }
+        }
+    }
+
+    private static CheckResult Require(CheckResult check) => check.Failed ? throw new CheckFailedException(check) : check;
+}

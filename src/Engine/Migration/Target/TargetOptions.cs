@@ -1,0 +1,42 @@
+namespace Migrate.Engine.Migration.Target;
+
+/// <summary>How the target agent stores and limits sessions.</summary>
+public sealed record TargetOptions
+{
+    public required string WorkDirectory { get; init; }
+    public bool KeepImages { get; init; }
+    public int MaxChunkBytes { get; init; } = 1 << 20;
+    public int MaxFilesPerSet { get; init; } = 100_000;
+    public long MaxSessionBytes { get; init; } = 64L << 30;
+
+    /// <summary>A session that has restored nothing and hears nothing for this long is dropped.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long restored tasks may take to reach the stopped state CRIU leaves them in.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+public enum TargetSessionState
+{
+    /// <summary>Receiving pages and images; nothing restored.</summary>
+    Open,
+
+    /// <summary>A restore is under way: never dropped for being idle.</summary>
+    Restoring,
+
+    /// <summary>The restored tasks exist, stopped, waiting for Commit or Abort.</summary>
+    RestoredStopped,
+
+    /// <summary>Committed: the restored tasks run. Final.</summary>
+    Resumed,
+
+    /// <summary>Aborted or expired: restored tasks killed, images removed. Final.</summary>
+    Aborted,
+}
+
+/// <summary>A call came in a state of the session where it makes no sense.</summary>
+public sealed class InvalidSessionStateException(string message) : Exception(message);
+
+/// <summary>No session has that ID (never opened, or expired).</summary>
+public sealed class SessionNotFoundException(string id)
+    : Exception(Protocol.SessionIds.IsValid(id) ? $"no session {id} (never opened, or expired)" : "no session has that ID: it is malformed");

@@ -1,0 +1,45 @@
+using Migrate.Engine.Compat;
+using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Target;
+
+namespace Migrate.Engine.Tests.Migration.Fakes;
+
+/// <summary>A target host on which CRIU restores PID 100, stopped, and every check passes.</summary>
+internal sealed class FakeTargetHost(Journal journal) : ITargetHost
+{
+    public const int RestoredPid = 100;
+
+    private readonly Dictionary<int, char> _states = [];
+
+    /// <summary>The state CRIU leaves a restored task in.</summary>
+    public char RestoredState { get; set; } = 'T';
+
+    public char? State(int pid) => _states.TryGetValue(pid, out var state) ? state : null;
+
+    public IStoppedTasks Pin(IEnumerable<int> pids)
+    {
+        var list = pids.ToList();
+        foreach (var pid in list)
+        {
+            _states[pid] = RestoredState;
+        }
+        return new FakeStoppedTasks(journal, _states, list, killFailure: null);
+    }
+
+    public Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken) =>
+        Task.FromResult(Checks.Pass("cpu", "same CPU"));
+
+    public CheckResult CheckFiles(IReadOnlyList<FileFact> files) => Checks.Pass("files", "all the same");
+
+    public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => Checks.Pass("pids", $"{when}: free");
+
+    public CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip) => Checks.Pass("uprobes", "none");
+
+    public CheckResult CheckStripped(IReadOnlyList<UprobeSite> sites) => Checks.Pass("uprobes", "stripped");
+
+    public void StripUprobes(string imagesDirectory, IReadOnlyList<UprobeSite> sites) => journal.Add("uprobes stripped");
+
+    public IReadOnlyList<int> ImagePids(string imagesDirectory) => [RestoredPid];
+
+    public void ReapExitedChildren() => journal.Add("children reaped");
+}
