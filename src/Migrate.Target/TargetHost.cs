@@ -78,6 +78,7 @@ internal static class TargetHost
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
         };
+        builder.Services.AddSingleton(targetOptions);
         builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
             criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
             services.GetRequiredService<ILogger<TargetSessions>>())));

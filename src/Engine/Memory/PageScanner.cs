@@ -45,9 +45,7 @@ public static class PageScanner
         {
             return default;
         }
-        var runs = writes.Written.SelectMany(range => range.Runs())
-            .Concat(writes.Whole.SelectMany(whole => resident.Runs(whole.Range.Start, whole.Range.End, whole.FileBacked)));
-        return await ReadRunsAsync(writes.Pid, runs, sift, output, pagesRead: null, cancellationToken).ConfigureAwait(false);
+        return await ReadRunsAsync(writes.Pid, writes.Runs(resident), sift, output, pagesRead: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

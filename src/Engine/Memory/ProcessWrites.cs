@@ -58,6 +58,18 @@ public sealed record ProcessWrites(int Pid, int Round, IReadOnlyList<PageRange> 
 
     public long WrittenPages => Written.Sum(range => range.Pages);
 
+    /// <summary>
+    /// The pages to read, in ascending address order (an image chain's round
+    /// stores a task's pages in that order): the written ranges, and the pages
+    /// of the whole ranges that hold data, as <paramref name="resident"/> (this
+    /// process's pagemap) shows them.
+    /// </summary>
+    public IEnumerable<PageRun> Runs(ResidentPages resident) =>
+        Written.Select(range => (range.Start, Runs: range.Runs()))
+            .Concat(Whole.Select(whole => (whole.Range.Start, Runs: resident.Runs(whole.Range.Start, whole.Range.End, whole.FileBacked))))
+            .OrderBy(part => part.Start)
+            .SelectMany(part => part.Runs);
+
     public long WholePages => Whole.Sum(whole => whole.Range.Pages);
 }
 

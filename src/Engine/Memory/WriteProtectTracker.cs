@@ -44,13 +44,13 @@ public sealed partial class WriteProtectTracker : IDisposable
     private bool _disposed;
 
     /// <exception cref="UserfaultfdUnavailableException">The kernel cannot do it (<see cref="WriteTrackingProblem.KernelUnsupported"/>).</exception>
-    public WriteProtectTracker(ILogger<WriteProtectTracker>? logger = null, TimeSpan? stopTimeout = null)
+    public WriteProtectTracker(ILogger? logger = null, TimeSpan? stopTimeout = null)
     {
         if (Unsupported() is { } problem)
         {
             throw new UserfaultfdUnavailableException(Environment.ProcessId, WriteTrackingProblem.KernelUnsupported, problem);
         }
-        _logger = logger ?? NullLogger<WriteProtectTracker>.Instance;
+        _logger = logger ?? NullLogger.Instance;
         _stopTimeout = stopTimeout;
     }
 

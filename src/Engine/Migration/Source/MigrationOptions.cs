@@ -30,6 +30,7 @@ public enum PrecopyChoice
     Auto,
     SoftDirty,
     ContentHash,
+    WriteProtect,
     Off,
 }
 
