@@ -70,6 +70,35 @@ public sealed class PrecopyTests(Workloads workloads)
     }
 
     [Fact]
+    public async Task A_source_agent_killed_mid_round_leaves_the_process_running_untraced_and_unprotected()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: 512, hotMiB: 16, rateMiBPerSecond: 50);
+
+        var migration = Migrate(target, dirtier.Pid, "--precopy", "write-protect");
+        // migrate is this test's child: found by that, ended by its own PID.
+        int migrate = 0;
+        await Eventually.WaitAsync(
+            () => (migrate = ProcFs.Children(Environment.ProcessId).FirstOrDefault(pid => ProcFs.CommandLine(pid).StartsWith(Repository.Migrate, StringComparison.Ordinal))) > 0,
+            "migrate to start");
+        await Eventually.WaitAsync(() => ChainPagesArriving(target) || migration.IsCompleted, "the first round's pages to arrive on the target");
+        Assert.False(migration.IsCompleted, "the migration ended before it could be killed mid-round");
+        Assert.True(ProcFs.WriteProtectedPages(dirtier.Pid) > 0, "the tracker had not protected the process's memory yet");
+        ProcFs.Kill(migrate);
+        var result = await migration;
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.True(ProcFs.IsRunning(dirtier.Pid));
+        Assert.Equal(0, ProcFs.TracerPid(dirtier.Pid));
+        // The kernel closed the agent's userfaultfd with it, which unregistered every range.
+        Assert.DoesNotContain("anon_inode:[userfaultfd]", ProcFs.DescriptorTargets(dirtier.Pid));
+        Assert.Equal(0, ProcFs.WriteProtectedPages(dirtier.Pid));
+        ulong writes = dirtier.Writes;
+        await dirtier.VerifyEveryPageAsync();
+        Assert.True(dirtier.Writes > writes);
+    }
+
+    [Fact]
     public async Task Every_page_arrives_exact_without_pre_copy_and_with_an_eager_restore()
     {
         await using var target = await TargetAgent.StartAsync();
@@ -259,6 +288,12 @@ public sealed class PrecopyTests(Workloads workloads)
     private static bool PagesArriving(TargetAgent target) =>
         Directory.Exists(target.WorkDirectory) &&
         Directory.EnumerateFiles(target.WorkDirectory, "pages.store", SearchOption.AllDirectories).Any(store => new FileInfo(store).Length > 0);
+
+    /// <summary>A write-protect round's image set is being written on the target.</summary>
+    private static bool ChainPagesArriving(TargetAgent target) =>
+        Directory.Exists(target.WorkDirectory) &&
+        Directory.EnumerateFiles(target.WorkDirectory, "pages-*.img", SearchOption.AllDirectories)
+            .Any(pages => pages.Contains($"{Path.DirectorySeparatorChar}pre-1{Path.DirectorySeparatorChar}", StringComparison.Ordinal) && new FileInfo(pages).Length > 0);
 
     private static async Task<string> NftTablesAsync()
     {

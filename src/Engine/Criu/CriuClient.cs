@@ -1,4 +1,5 @@
 using Migrate.Engine.Criu.Rpc;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Criu;
 
@@ -230,12 +231,20 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        using var check = System.Diagnostics.Process.Start(start)!;
-        var output = check.StandardOutput.ReadToEndAsync(cancellationToken);
-        var errors = check.StandardError.ReadToEndAsync(cancellationToken);
-        await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        await Task.WhenAll(output, errors).ConfigureAwait(false);
-        return check.ExitCode == 0;
+        // The target reaps adopted children on SIGCHLD: this one must be marked as the runtime's.
+        using var check = await ChildReaper.StartAsync(start, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var output = check.StandardOutput.ReadToEndAsync(cancellationToken);
+            var errors = check.StandardError.ReadToEndAsync(cancellationToken);
+            await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(output, errors).ConfigureAwait(false);
+            return check.ExitCode == 0;
+        }
+        finally
+        {
+            ChildReaper.ForgetSpawned(check.Id);
+        }
     }
 
     public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
