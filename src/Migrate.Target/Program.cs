@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Migrate.Engine.Credentials;
 using Migrate.Target;
 
 var listen = new Option<string>("--listen")
@@ -13,8 +14,26 @@ var workDir = new Option<string>("--work-dir")
 };
 var tokenFile = new Option<string>("--token-file")
 {
-    Description = "Token a source must present; created with a random token (mode 0600) if missing",
-    DefaultValueFactory = _ => "/etc/migrate/token",
+    Description = "The file to copy to source hosts: the token they present and this agent's certificate fingerprint; " +
+        "created (mode 0600) if missing, with FILE.key (this agent's key) and FILE.operator (settles sessions by hand) beside it",
+    DefaultValueFactory = _ => CredentialFile.DefaultPath,
+};
+var certificate = new Option<string?>("--cert")
+{
+    Description = "Present this certificate (PEM, from your own CA) instead of the self-signed one in FILE.key",
+};
+var key = new Option<string?>("--key")
+{
+    Description = "The private key of --cert (PEM, mode 0600); default: in the --cert file",
+};
+var clientCa = new Option<string?>("--client-ca")
+{
+    Description = "Require each source to present a client certificate that a CA in this PEM file signed (mutual TLS)",
+};
+var maxConnections = new Option<int>("--max-connections")
+{
+    Description = "Most connections open at once; more are closed at once",
+    DefaultValueFactory = _ => 32,
 };
 var keepImages = new Option<bool>("--keep-images")
 {
@@ -28,15 +47,30 @@ var maxSessionGiB = new Option<int>("--max-session-gib")
 
 var root = new RootCommand("migrate-target: receives migrating processes and restores them with CRIU")
 {
-    listen, workDir, tokenFile, keepImages, maxSessionGiB,
+    listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxSessionGiB, maxConnections,
 };
+root.Validators.Add(result =>
+{
+    if (result.GetValue(key) is not null && result.GetValue(certificate) is null)
+    {
+        result.AddError("--key needs --cert");
+    }
+    if (result.GetValue(maxConnections) < 1)
+    {
+        result.AddError("--max-connections must be at least 1");
+    }
+});
 root.SetAction((parse, cancellationToken) => TargetHost.RunAsync(
     new TargetHostOptions(
         parse.GetValue(listen)!,
         parse.GetValue(workDir)!,
         parse.GetValue(tokenFile)!,
         parse.GetValue(keepImages),
-        (long)parse.GetValue(maxSessionGiB) << 30),
+        (long)parse.GetValue(maxSessionGiB) << 30,
+        parse.GetValue(certificate),
+        parse.GetValue(key),
+        parse.GetValue(clientCa),
+        parse.GetValue(maxConnections)),
     cancellationToken));
 
 var parsed = root.Parse(args);

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Interop;
 using Migrate.Engine.Migration.Target;
@@ -12,26 +13,33 @@ using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
-internal sealed record TargetHostOptions(string Listen, string WorkDirectory, string TokenFile, bool KeepImages, long MaxSessionBytes);
+/// <param name="CertificateFile">Present this certificate instead of the self-signed one; null for that one.</param>
+/// <param name="ClientCaFile">Require client certificates that these CAs signed; null for none.</param>
+internal sealed record TargetHostOptions(
+    string Listen, string WorkDirectory, string TokenFile, bool KeepImages, long MaxSessionBytes,
+    string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections);
 
-/// <summary>Wires the target agent: Kestrel on HTTP/2, authentication, the gRPC service.</summary>
+/// <summary>Wires the target agent: Kestrel on HTTP/2 over TLS, authentication, the gRPC service.</summary>
 internal static class TargetHost
 {
     public static async Task<int> RunAsync(TargetHostOptions options, CancellationToken cancellationToken)
     {
         TargetAddress address;
-        string token;
+        TargetIdentity identity;
+        CertificateAuthority? clientAuthority;
         try
         {
             address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
             RequireOwnProc();
-            token = TokenFile.LoadOrCreate(options.TokenFile);
+            identity = TargetIdentity.LoadOrCreate(options.TokenFile, options.CertificateFile, options.KeyFile, TimeProvider.System);
+            clientAuthority = options.ClientCaFile is { } file ? CertificateAuthority.Load(file, "client CA file") : null;
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or CredentialException)
         {
             await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
             return ExitCodes.Usage;
         }
+        using var disposeIdentity = identity;
 
         ChildReaper.AdoptOrphans();
         using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
@@ -64,9 +72,24 @@ internal static class TargetHost
             // HTTP/2 windows above still bound what a peer can make us buffer.
             kestrel.Limits.MaxRequestBufferSize = 64 << 20;
             kestrel.Limits.Http2.MaxFrameSize = (1 << 20) - 1;
+            // A source that vanishes (a host frozen, a cable pulled) leaves its
+            // stream open and its session locked until the connection dies:
+            // ping a connection silent for 10 s, drop it if 20 s bring no answer.
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+            // A migration uses one connection and a few streams at a time; the
+            // windows above let each connection hold up to 32 MiB in flight.
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 16;
+            var tls = TransportSecurity.ServerOptions(identity.Certificate, clientAuthority, kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>());
             foreach (var ip in Resolve(address.Host))
             {
-                kestrel.Listen(ip, address.Port, listen => listen.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(ip, address.Port, listen =>
+                {
+                    // HTTP/2 only, over TLS only: a plaintext peer never gets an answer.
+                    listen.Protocols = HttpProtocols.Http2;
+                    listen.UseHttps(tls);
+                });
             }
         });
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
@@ -78,14 +101,15 @@ internal static class TargetHost
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
         };
-        builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
-            criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
-            services.GetRequiredService<ILogger<TargetSessions>>())));
+        builder.Services.AddSingleton(services => new TargetSessions(
+            new TargetServices(criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
+                services.GetRequiredService<ILogger<TargetSessions>>()),
+            identity.OperatorSecret));
         builder.Services.AddHostedService<SessionJanitor>();
         builder.Services.AddGrpc(grpc =>
         {
             // Interceptors run in order: authenticate before anything else.
-            grpc.Interceptors.Add<TokenAuthInterceptor>(token);
+            grpc.Interceptors.Add<TokenAuthInterceptor>(identity.Token);
             grpc.Interceptors.Add<ErrorMappingInterceptor>();
             grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes;
         });
@@ -98,6 +122,8 @@ internal static class TargetHost
             // Tests and scripts read this line to learn a port chosen by the kernel.
             Console.WriteLine($"migrate-target: listening on {bound}");
         }
+        Console.WriteLine($"migrate-target: certificate SHA-256 {CertificateFingerprint.Of(identity.Certificate)}; " +
+            $"sources need the token file {Path.GetFullPath(options.TokenFile)}{(clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}")}");
         await app.WaitForShutdownAsync(cancellationToken);
         return ExitCodes.Ok;
     }

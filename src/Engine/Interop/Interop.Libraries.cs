@@ -27,5 +27,6 @@ internal static class Errno
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EFAULT = 14;
+    public const int EEXIST = 17;
     public const int ENOSPC = 28;
 }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Google.Protobuf;
 using Grpc.Core;
 using Wire = Migrate.Protocol;
@@ -10,7 +11,8 @@ namespace Migrate.Engine.Protocol;
 /// name the cause and what to do: "connection refused", not "Error connecting
 /// to subchannel".
 /// </summary>
-internal sealed class RpcFailures(TargetAddress address)
+/// <param name="untrusted">Why the TLS handshake refused the target's certificate, if it did.</param>
+internal sealed class RpcFailures(TargetAddress address, Func<string?> untrusted)
 {
     public async Task<T> Translate<T>(Func<Task<T>> call)
     {
@@ -32,6 +34,11 @@ internal sealed class RpcFailures(TargetAddress address)
     {
         StatusCode.Unauthenticated => new TargetException(TargetFailure.Unauthenticated,
             $"the target {address} refused the token: use the token file the target agent wrote (--token-file)", e),
+        StatusCode.PermissionDenied => new TargetException(TargetFailure.Unauthenticated, $"the target {address} refused: {e.Status.Detail}", e),
+        StatusCode.Unavailable when untrusted() is { } refusal => new TargetException(TargetFailure.Untrusted,
+            $"refused the target {address} during the TLS handshake, before sending it anything: {refusal}", e),
+        StatusCode.Unavailable when Innermost(e.Status.DebugException) is AuthenticationException tls => new TargetException(TargetFailure.Untrusted,
+            $"the TLS handshake with the target {address} failed ({tls.Message}): is it a migrate-target of this version (they speak TLS 1.3 only)?", e),
         StatusCode.Unavailable => new TargetException(TargetFailure.Unreachable, Unreachable(e), e),
         StatusCode.DeadlineExceeded => new TargetException(TargetFailure.TimedOut, $"the target {address} did not answer in time", e),
         StatusCode.Aborted => new TargetException(TargetFailure.Unreachable, $"the connection to the target {address} broke: {e.Status.Detail}", e),
