@@ -49,17 +49,6 @@ var root = new RootCommand("migrate-target: receives migrating processes and res
 {
     listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxSessionGiB, maxConnections,
 };
-root.Validators.Add(result =>
-{
-    if (result.GetValue(key) is not null && result.GetValue(certificate) is null)
-    {
-        result.AddError("--key needs --cert");
-    }
-    if (result.GetValue(maxConnections) < 1)
-    {
-        result.AddError("--max-connections must be at least 1");
-    }
-});
 root.SetAction((parse, cancellationToken) => TargetHost.RunAsync(
     new TargetHostOptions(
         parse.GetValue(listen)!,

@@ -30,9 +30,10 @@ internal static class TargetHost
         try
         {
             address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
+            RequireUsable(options);
             RequireOwnProc();
-            identity = TargetIdentity.LoadOrCreate(options.TokenFile, options.CertificateFile, options.KeyFile, TimeProvider.System);
             clientAuthority = options.ClientCaFile is { } file ? CertificateAuthority.Load(file, "client CA file") : null;
+            identity = TargetIdentity.LoadOrCreate(options.TokenFile, options.CertificateFile, options.KeyFile, TimeProvider.System);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or CredentialException)
         {
@@ -136,6 +137,18 @@ internal static class TargetHost
             return [ip];
         }
         return trimmed == "localhost" ? [IPAddress.Loopback] : Dns.GetHostAddresses(trimmed).Take(1);
+    }
+
+    private static void RequireUsable(TargetHostOptions options)
+    {
+        if (options.KeyFile is not null && options.CertificateFile is null)
+        {
+            throw new InvalidOperationException("--key needs --cert");
+        }
+        if (options.MaxConnections < 1)
+        {
+            throw new InvalidOperationException("--max-connections must be at least 1");
+        }
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ internal static class TestCertificates
         {
             return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         }
-        using var issued = request.Create(signedBy, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), RandomNumberGenerator.GetBytes(16));
+        using var issued = request.Create(signedBy, DateTimeOffset.UtcNow.AddDays(-1), signedBy.NotAfter.AddDays(-1), RandomNumberGenerator.GetBytes(16));
         return issued.CopyWithPrivateKey(key);
     }
 
@@ -47,7 +47,7 @@ internal static class TestCertificates
             names.AddIpAddress(address);
             request.CertificateExtensions.Add(names.Build());
         }
-        using var issued = request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), RandomNumberGenerator.GetBytes(16));
+        using var issued = request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), authority.NotAfter.AddDays(-1), RandomNumberGenerator.GetBytes(16));
         return issued.CopyWithPrivateKey(key);
     }
 
