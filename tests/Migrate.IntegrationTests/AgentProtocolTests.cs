@@ -69,6 +69,37 @@ public sealed class AgentProtocolTests : IAsyncLifetime
             }
         }
         await AssertStillOpenAsync(session, secret);
+        Assert.DoesNotContain(secret, _target.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(another, _target.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_abort_by_hand_takes_the_targets_operator_file_and_a_token_alone_is_not_enough()
+    {
+        var (session, secret) = await OpenSessionAsync();
+        using var source = new TempDirectory("source");
+        // What a source host holds: a copy of the token file, and nothing beside it.
+        var copied = source.Combine("token");
+        File.Copy(_target.TokenFile, copied);
+        var stranger = source.Combine("stranger.operator");
+        await File.WriteAllTextAsync(stranger, OperatorFile.New().Format());
+        File.SetUnixFileMode(stranger, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var tokenOnly = await MigrateCli.RunRawAsync(null, "abort", "--to", _target.Address, "--token-file", copied, "--session", session);
+        var wrongOperator = await MigrateCli.RunRawAsync(null, "abort", "--to", _target.Address, "--token-file", copied, "--operator-file", stranger, "--session", session);
+        await AssertStillOpenAsync(session, secret);
+        // On the target host the defaults find its token file and, beside it, its operator file.
+        var onTheTarget = await MigrateCli.RunRawAsync(null, "abort", "--to", _target.Address, "--token-file", _target.TokenFile, "--session", session);
+
+        Assert.True(tokenOnly.ExitCode == 2, tokenOnly.ToString());
+        Assert.Contains("settling it by hand takes the target's operator file", tokenOnly.Stderr, StringComparison.Ordinal);
+        Assert.True(wrongOperator.ExitCode == 1, wrongOperator.ToString());
+        Assert.Contains("belongs to the source that opened it", wrongOperator.Stderr, StringComparison.Ordinal);
+        Assert.True(onTheTarget.ExitCode == 0, onTheTarget.ToString());
+        Assert.Contains($"session {session} aborted", onTheTarget.Stdout, StringComparison.Ordinal);
+        var gone = await Assert.ThrowsAsync<RpcException>(() =>
+            _client.RestoreAsync(new RestoreRequest { SessionId = session, Set = "final" }, Auth(secret)).ResponseAsync);
+        Assert.Contains("Aborted", gone.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
