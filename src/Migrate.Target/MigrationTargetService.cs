@@ -16,12 +16,12 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
 {
     public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
     {
-        if (request.ProtocolVersion != WireProtocol.Version)
+        if (ProtocolVersions.Refusal("target", "source", request.ProtocolVersion, request.Source?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this target speaks protocol {WireProtocol.Version}, the source {request.ProtocolVersion}: install the same migrate version on both hosts"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
         var (session, secret) = sessions.Open(WireMapping.FromWire(request.Source));
+        CallSession.Bind(context, session.Id);
         return Task.FromResult(new HandshakeReply
         {
             ProtocolVersion = WireProtocol.Version,
@@ -71,18 +71,19 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
         WireMapping.ToWire(await Session(request.SessionId, context).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
 
     public override async Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.GetToSettle(request.SessionId, Secret(context)).CommitAsync(context.CancellationToken));
+        WireMapping.ToWire(await sessions.GetToSettle(CallSession.Bind(context, request.SessionId), Secret(context)).CommitAsync(context.CancellationToken));
 
     public override async Task<AbortReply> Abort(AbortRequest request, ServerCallContext context)
     {
-        int killed = await sessions.GetToSettle(request.SessionId, Secret(context)).AbortAsync(request.Reason, context.CancellationToken);
+        int killed = await sessions.GetToSettle(CallSession.Bind(context, request.SessionId), Secret(context)).AbortAsync(request.Reason, context.CancellationToken);
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
     public override async Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
         WireMapping.ToWire(await Session(request.SessionId, context).AwaitPagesAsync(context.CancellationToken));
 
-    private TargetSession Session(string id, ServerCallContext context) => sessions.Get(id, Secret(context));
+    /// <summary>The call's session, for its opener alone; recorded as the call's, for the log.</summary>
+    private TargetSession Session(string id, ServerCallContext context) => sessions.Get(CallSession.Bind(context, id), Secret(context));
 
     private static string? Secret(ServerCallContext context) => context.RequestHeaders.GetValue(WireProtocol.SessionSecretHeader);
 

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
 
@@ -20,7 +20,7 @@ internal sealed record TargetHostOptions(
     string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections);
 
 /// <summary>Wires the target agent: Kestrel on HTTP/2 over TLS, authentication, the gRPC service.</summary>
-internal static class TargetHost
+internal static partial class TargetHost
 {
     public static async Task<int> RunAsync(TargetHostOptions options, CancellationToken cancellationToken)
     {
@@ -34,8 +34,10 @@ internal static class TargetHost
             RequireOwnProc();
             clientAuthority = options.ClientCaFile is { } file ? CertificateAuthority.Load(file, "client CA file") : null;
             identity = TargetIdentity.LoadOrCreate(options.TokenFile, options.CertificateFile, options.KeyFile, TimeProvider.System);
+            // Images hold the memory of the processes they came from: root's alone (an existing directory keeps its mode).
+            Directory.CreateDirectory(options.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or CredentialException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or CredentialException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
             return ExitCodes.Usage;
@@ -53,14 +55,12 @@ internal static class TargetHost
             // The host's defaults watch the content root (the current directory)
             // recursively for configuration changes: from / that is every directory
             // on the machine, and CRIU's writes under the work directory wake the
-            // watcher during the freeze. The agent reads no configuration files.
+            // watcher during the freeze. The host reads no configuration files; the
+            // agent's own (TargetConfigFile) is read once, before this.
             ContentRootPath = AppContext.BaseDirectory,
             Args = ["--hostBuilder:reloadConfigOnChange=false"],
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        TargetLogging.Configure(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
@@ -107,24 +107,33 @@ internal static class TargetHost
                 services.GetRequiredService<ILogger<TargetSessions>>()),
             identity.OperatorSecret));
         builder.Services.AddHostedService<SessionJanitor>();
-        builder.Services.AddGrpc(grpc =>
-        {
-            // Interceptors run in order: authenticate before anything else.
-            grpc.Interceptors.Add<TokenAuthInterceptor>(identity.Token);
-            grpc.Interceptors.Add<ErrorMappingInterceptor>();
-            grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes;
-        });
+        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes)
+            .AddServiceOptions<MigrationTargetService>(service =>
+            {
+                // Interceptors run in order: authenticate before anything else.
+                // The health service has neither: it answers whoever completes
+                // the TLS handshake (with --client-ca, only holders of a client
+                // certificate), and says only SERVING or NOT_SERVING.
+                service.Interceptors.Add<TokenAuthInterceptor>(identity.Token);
+                service.Interceptors.Add<ErrorMappingInterceptor>();
+            });
+        TargetHealth.AddTo(builder.Services);
 
         var app = builder.Build();
         app.MapGrpcService<MigrationTargetService>();
+        TargetHealth.MapTo(app);
         await app.StartAsync(cancellationToken);
         foreach (var bound in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
         {
             // Tests and scripts read this line to learn a port chosen by the kernel.
             Console.WriteLine($"migrate-target: listening on {bound}");
         }
-        Console.WriteLine($"migrate-target: certificate SHA-256 {CertificateFingerprint.Of(identity.Certificate)}; " +
-            $"sources need the token file {Path.GetFullPath(options.TokenFile)}{(clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}")}");
+        // A log line, so that under systemd the journal has it with a priority like every other.
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
+        var fingerprint = CertificateFingerprint.Of(identity.Certificate);
+        var tokenPath = Path.GetFullPath(options.TokenFile);
+        var clientCertificate = clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}";
+        LogIdentity(logger, fingerprint, tokenPath, clientCertificate);
         await app.WaitForShutdownAsync(cancellationToken);
         return ExitCodes.Ok;
     }
@@ -157,11 +166,14 @@ internal static class TargetHost
     /// </summary>
     private static void RequireOwnProc()
     {
-        var self = new FileInfo("/proc/self").LinkTarget;
+        var self = ProcFs.Self();
         if (self != Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
         {
             throw new InvalidOperationException(
                 $"/proc belongs to another PID namespace (it shows this process as {self}, not {Environment.ProcessId}); start the agent with 'unshare --pid --fork --mount-proc'");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Certificate SHA-256 {Fingerprint}; sources need the token file {TokenFile}{ClientCertificate}")]
+    private static partial void LogIdentity(ILogger logger, CertificateFingerprint fingerprint, string tokenFile, string clientCertificate);
 }

@@ -43,8 +43,10 @@ public sealed class HostileTargetTests(Workloads workloads) : IDisposable
         Assert.Equal("refused", result.Report!.Value.GetProperty("outcome").GetString());
         Assert.All(kept, file => Assert.True(File.Exists(file), $"{file} was deleted"));
         Assert.Equal(["kept"], Directory.GetFileSystemEntries(work).Select(Path.GetFileName));
-        // The source went no further than the handshake, and the process never stopped.
-        Assert.Equal(["/migrate.v1.MigrationTarget/Handshake"], fake.Requests.Select(request => request.Path));
+        // The source went no further than the handshake (after its health check, which
+        // carries no token), and the process never stopped.
+        Assert.Equal(["/grpc.health.v1.Health/Check", "/migrate.v1.MigrationTarget/Handshake"], fake.Requests.Select(request => request.Path));
+        Assert.Null(fake.Requests[0].Authorization);
         Assert.True(ProcFs.IsRunning(counter.Pid));
         await counter.WaitForProgressAsync();
     }

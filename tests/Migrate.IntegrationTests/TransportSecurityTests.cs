@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Grpc.Core;
+using Grpc.Health.V1;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Protocol;
@@ -34,6 +35,10 @@ public sealed class TransportSecurityTests(Workloads workloads) : IDisposable
         var e = await Assert.ThrowsAsync<RpcException>(() =>
             new MigrationTarget.MigrationTargetClient(channel).HandshakeAsync(new HandshakeRequest { ProtocolVersion = WireProtocol.Version }).ResponseAsync);
         Assert.True(e.StatusCode is StatusCode.Unavailable or StatusCode.Internal, e.Status.ToString());
+        // The health service shares the listener, and so its TLS.
+        var health = await Assert.ThrowsAsync<RpcException>(() =>
+            new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(30)).ResponseAsync);
+        Assert.True(health.StatusCode is StatusCode.Unavailable or StatusCode.Internal, health.Status.ToString());
 
         // By hand: the HTTP/2 preface in cleartext. An HTTP/2 server would answer with
         // a SETTINGS frame; a TLS server can only refuse, with an alert record or none.

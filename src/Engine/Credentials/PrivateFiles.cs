@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Credentials;
 
@@ -80,7 +80,7 @@ public static class PrivateFiles
                     stream.Flush(flushToDisk: true);
                 }
                 // False when another agent published it first: its text is the one.
-                Linux.LinkIfAbsent(draft, path);
+                HardLinks.LinkIfAbsent(draft, path);
             }
             finally
             {

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
+using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
@@ -41,8 +43,8 @@ public sealed class GrpcTargetAgent : ITargetAgent
 
     private readonly GrpcChannel _channel;
     private readonly Wire.MigrationTarget.MigrationTargetClient _client;
+    private readonly TargetCredentials _credentials;
     private readonly string _authorization;
-    private readonly string? _operatorSecret;
     private readonly RpcFailures _failures;
     private readonly ConcurrentDictionary<string, string> _sessionSecrets = new(StringComparer.Ordinal);
     private int _chunkBytes = WireProtocol.DefaultChunkBytes;
@@ -53,6 +55,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
     public GrpcTargetAgent(TargetAddress address, TargetCredentials credentials)
     {
         Address = address;
+        _credentials = credentials;
         _failures = new RpcFailures(address, () => Volatile.Read(ref _untrusted));
         _channel = GrpcChannel.ForAddress(address.ToUri(), new GrpcChannelOptions
         {
@@ -63,35 +66,70 @@ public sealed class GrpcTargetAgent : ITargetAgent
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 EnableMultipleHttp2Connections = true,
-                SslOptions = new SslClientAuthenticationOptions
-                {
-                    EnabledSslProtocols = SslProtocols.Tls13,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                    RemoteCertificateValidationCallback = (_, certificate, chain, errors) => Recognise(credentials.Trust, certificate, chain, errors),
-                    ClientCertificateContext = credentials.ClientCertificate is { } mine
-                        ? SslStreamCertificateContext.Create(mine, additionalCertificates: null, offline: true)
-                        : null,
-                },
+                SslOptions = Tls(),
             },
             MaxReceiveMessageSize = WireProtocol.MaxMessageBytes,
             MaxSendMessageSize = WireProtocol.MaxMessageBytes,
         });
         _client = new Wire.MigrationTarget.MigrationTargetClient(_channel);
         _authorization = $"Bearer {credentials.Token}";
-        _operatorSecret = credentials.OperatorSecret;
     }
 
     public TargetAddress Address { get; }
+
+    /// <summary>
+    /// The health check's connection is TLS 1.3 too, and recognises the
+    /// target as every call does, before its one request; that request
+    /// carries no token. Its connect timeout covers the TCP connect alone
+    /// (SocketsHttpHandler's ConnectTimeout would also cover the TLS
+    /// handshake): a host that is down is skipped within seconds, while an
+    /// agent slow to answer its handshake has the answer deadline, like any
+    /// slow agent.
+    /// </summary>
+    public async Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        using var channel = GrpcChannel.ForAddress(Address.ToUri(), new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { ConnectCallback = ConnectWithin(TargetHealth.ConnectTimeout), SslOptions = Tls() },
+        });
+        try
+        {
+            var reply = await new Health.HealthClient(channel).CheckAsync(
+                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.AnswerTimeout, cancellationToken: cancellationToken))
+                .ConfigureAwait(false);
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving
+                ? new TargetHealth(Address, true, "serving")
+                : new TargetHealth(Address, false, $"the agent answers {reply.Status} (its log says why)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unimplemented)
+        {
+            return new TargetHealth(Address, true, "up (the agent has no health service)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.DeadlineExceeded)
+        {
+            return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.AnswerTimeout.TotalSeconds:0} s");
+        }
+        catch (RpcException e) when (_failures.Translate(e) is { Failure: TargetFailure.Untrusted } refused)
+        {
+            // It answers, so it is up; that it is not the target the
+            // credentials name is the handshake's to say, and it says so
+            // before sending anything, as this check did.
+            return new TargetHealth(Address, true, $"up, but {refused.Message}");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable || RpcFailures.ClosedBeforeHttp2(e))
+        {
+            return new TargetHealth(Address, false, RpcFailures.Cause(e));
+        }
+    }
 
     public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken) => _failures.Translate(async () =>
     {
         var reply = await _client.HandshakeAsync(
             new Wire.HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = WireMapping.ToWire(source) },
             Options(null, ShortCall, cancellationToken)).ConfigureAwait(false);
-        if (reply.ProtocolVersion != WireProtocol.Version)
+        if (ProtocolVersions.Refusal("source", "target", reply.ProtocolVersion, reply.Target?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new TargetException(TargetFailure.ProtocolMismatch,
-                $"the target {Address} speaks protocol {reply.ProtocolVersion}, this migrate speaks {WireProtocol.Version}: install the same migrate version on both hosts");
+            throw new TargetException(TargetFailure.ProtocolMismatch, $"the target {Address} cannot be used: {refusal}");
         }
         // The ID becomes a directory name on this host: check it before anything uses it.
         if (!SessionIds.IsValid(reply.SessionId))
@@ -181,12 +219,27 @@ public sealed class GrpcTargetAgent : ITargetAgent
     private CallOptions Options(string? sessionId, TimeSpan? timeout, CancellationToken cancellationToken)
     {
         var headers = new Metadata { { WireProtocol.AuthorizationHeader, _authorization } };
-        if (sessionId is not null && (_sessionSecrets.TryGetValue(sessionId, out var secret) ? secret : _operatorSecret) is { } presented)
+        if (sessionId is not null && (_sessionSecrets.TryGetValue(sessionId, out var secret) ? secret : _credentials.OperatorSecret) is { } presented)
         {
             headers.Add(WireProtocol.SessionSecretHeader, presented);
         }
         return new CallOptions(headers, timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken);
     }
+
+    /// <summary>
+    /// TLS 1.3 only, and the target recognised during the handshake, before
+    /// any request is sent; this host's certificate for a target that
+    /// requires one. A new instance for each handler: each keeps its own.
+    /// </summary>
+    private SslClientAuthenticationOptions Tls() => new()
+    {
+        EnabledSslProtocols = SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        RemoteCertificateValidationCallback = (_, certificate, chain, errors) => Recognise(_credentials.Trust, certificate, chain, errors),
+        ClientCertificateContext = _credentials.ClientCertificate is { } mine
+            ? SslStreamCertificateContext.Create(mine, additionalCertificates: null, offline: true)
+            : null,
+    };
 
     /// <summary>The TLS handshake's check of the target, before any request is sent.</summary>
     private bool Recognise(TargetTrust trust, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
@@ -198,6 +251,30 @@ public sealed class GrpcTargetAgent : ITargetAgent
         }
         return refusal is null;
     }
+
+    /// <summary>A TCP connection made within <paramref name="timeout"/>, else a timed-out SocketException.</summary>
+    private static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectWithin(TimeSpan timeout) =>
+        async (context, cancellationToken) =>
+        {
+            using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            patience.CancelAfter(timeout);
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, patience.Token).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
 
     public void Dispose() => _channel.Dispose();
 }

@@ -42,8 +42,7 @@ internal sealed class RpcFailures(TargetAddress address, Func<string?> untrusted
                 $"the target {address} refused the token: use the token file the target agent wrote (--token-file)", e),
             StatusCode.PermissionDenied => new TargetException(TargetFailure.Unauthenticated, $"the target {address} refused: {e.Status.Detail}", e),
             StatusCode.Unavailable => new TargetException(TargetFailure.Unreachable, Unreachable(e), e),
-            // A connection the target closed before HTTP/2 began: gRPC calls that Internal.
-            StatusCode.Internal when e.Status.DebugException is HttpRequestException => new TargetException(TargetFailure.Unreachable, Unreachable(e), e),
+            _ when ClosedBeforeHttp2(e) => new TargetException(TargetFailure.Unreachable, Unreachable(e), e),
             StatusCode.DeadlineExceeded => new TargetException(TargetFailure.TimedOut, $"the target {address} did not answer in time", e),
             StatusCode.Aborted => new TargetException(TargetFailure.Unreachable, $"the connection to the target {address} broke: {e.Status.Detail}", e),
             StatusCode.NotFound => new TargetException(TargetFailure.SessionNotFound, $"the target {address} refused: {e.Status.Detail}", e),
@@ -56,12 +55,18 @@ internal sealed class RpcFailures(TargetAddress address, Func<string?> untrusted
         ? $"refused the target {address} during the TLS handshake, before sending it anything: {refusal}"
         : $"the TLS handshake with the target {address} failed ({tls.Message}): is it a migrate-target of this version (they speak TLS 1.3 only)?", e);
 
-    private string Unreachable(RpcException e)
+    private string Unreachable(RpcException e) => $"cannot reach the target {address}: {Cause(e)}";
+
+    /// <summary>A connection the target closed before HTTP/2 began: gRPC calls that Internal.</summary>
+    public static bool ClosedBeforeHttp2(RpcException e) => e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException;
+
+    /// <summary>Why a connection could not be made, in words: "Connection refused (is migrate-target running there?)".</summary>
+    public static string Cause(RpcException e)
     {
         var chain = Chain(e.Status.DebugException).ToList();
-        var cause = chain.OfType<SocketException>().FirstOrDefault() switch
+        return chain.OfType<SocketException>().FirstOrDefault() switch
         {
-            { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused: is migrate-target running there, and listening on that port?",
+            { SocketErrorCode: SocketError.ConnectionRefused } => "Connection refused (is migrate-target running there?)",
             { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData } => "no such host",
             { SocketErrorCode: SocketError.TimedOut } => "the connection timed out: check the address and the firewall",
             { SocketErrorCode: SocketError.NetworkUnreachable or SocketError.HostUnreachable } => "no route to the host",
@@ -73,7 +78,6 @@ internal sealed class RpcFailures(TargetAddress address, Func<string?> untrusted
                 $"{closed.Message} (if the target requires client certificates, migrate-target --client-ca, present one its CA signed with --cert)",
             null => e.Status.Detail,
         };
-        return $"cannot reach the target {address}: {cause}";
     }
 
     private static IEnumerable<Exception> Chain(Exception? e)

@@ -32,12 +32,18 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new Wire.CriuFeatures { MemoryTracking = facts.CriuFeatures.MemoryTracking, LazyPages = facts.CriuFeatures.LazyPages },
+            CriuFeatures = new Wire.CriuFeatures
+            {
+                MemoryTracking = facts.CriuFeatures.MemoryTracking,
+                LazyPages = facts.CriuFeatures.LazyPages,
+                WriteTracking = facts.CriuFeatures.WriteTracking,
+            },
             CpuinfoImage = ByteString.CopyFrom(facts.CpuinfoImage.Span),
             Vdso = vdso,
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 
@@ -51,13 +57,14 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false),
+            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false, facts.CriuFeatures?.WriteTracking ?? false),
             CpuinfoImage = facts.CpuinfoImage.ToByteArray(),
             Vdso = new VdsoLayout(vdso.VdsoSize, vdso.VvarSize, vdso.VvarFirst,
                 vdso.Symbols.Select(s => new VdsoSymbol(s.Name, s.Offset, s.Size)).ToList()),
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 
