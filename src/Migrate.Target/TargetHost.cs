@@ -102,6 +102,8 @@ internal static partial class TargetHost
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
         };
+        // The health service's work-directory check takes them from here.
+        builder.Services.AddSingleton(targetOptions);
         builder.Services.AddSingleton(services => new TargetSessions(
             new TargetServices(criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
                 services.GetRequiredService<ILogger<TargetSessions>>()),

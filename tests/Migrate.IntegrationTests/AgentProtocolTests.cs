@@ -130,7 +130,7 @@ public sealed class AgentProtocolTests : IAsyncLifetime
             new HandshakeRequest { ProtocolVersion = 99, Source = new HostFacts { MigrateVersion = "9.9.9+git1.abc" } }, Auth(null)).ResponseAsync);
 
         Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
-        Assert.Matches(@"^this target speaks protocol 1 \(migrate 0\.\d+\.\d+\+git\d+\.[0-9a-f]{12}(\.dirty)?\), the source protocol 99 \(migrate 9\.9\.9\+git1\.abc\): install the same migrate version on both hosts$", e.Status.Detail);
+        Assert.Matches($@"^this target speaks protocol {WireProtocol.Version} \(migrate 0\.\d+\.\d+\+git\d+\.[0-9a-f]{{12}}(\.dirty)?\), the source protocol 99 \(migrate 9\.9\.9\+git1\.abc\): install the same migrate version on both hosts$", e.Status.Detail);
     }
 
     [Fact]
