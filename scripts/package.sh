@@ -77,7 +77,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$lib/criu" "$lib/migrate" "$lib
   || { cat "$work/shlibs.log" >&2; die "dpkg-shlibdeps failed"; }
 shlibs=${shlibs#shlibs:Depends=}
 # Loaded at run time, so dpkg-shlibdeps cannot see them: .NET opens libssl
-# for every hash and random number (the token), and the agents run unshare(1)
+# for TLS and every hash and random number (the token), and the agents run unshare(1)
 # (the unit) and nft(8) (removing CRIU's network-lock table).
 depends="$shlibs, libssl3, util-linux, nftables"
 

@@ -55,7 +55,11 @@ public sealed partial class PackageTests(Workloads workloads)
             // As an operator would: the listen address in the configuration file, then start the service.
             await File.WriteAllTextAsync(ConfigFile, Regex.Replace(await File.ReadAllTextAsync(ConfigFile), "(?m)^listen = .*$", "listen = 127.0.0.1:0"));
             agent = await UnitProcess.StartAsync(Unit);
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(TokenFile));
+            // The token file to copy to sources, and beside it the agent's key and operator secret: root's alone.
+            foreach (var file in new[] { TokenFile, TokenFile + ".key", TokenFile + ".operator" })
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+            }
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(StateDirectory));
 
             using var counter = await Counter.StartAsync(workloads, bufferMiB: 16);
@@ -250,7 +254,7 @@ public sealed partial class PackageTests(Workloads workloads)
             }
         }
 
-        [GeneratedRegex(@"listening on http://127\.0\.0\.1:(\d+)")]
+        [GeneratedRegex(@"listening on https://127\.0\.0\.1:(\d+)")]
         private static partial Regex ListeningLine();
     }
 }

@@ -10,6 +10,7 @@ public enum Errno
     EBADF = 9,
     EFAULT = 14,
     EBUSY = 16,
+    EEXIST = 17,
     EINVAL = 22,
     ENOTTY = 25,
     ENOSPC = 28,

@@ -23,13 +23,16 @@ public sealed class TargetSessionTests : IAsyncDisposable
     private readonly FakeCriu _criu;
     private readonly FakeTargetHost _host;
     private readonly TargetSessions _sessions;
+    private readonly string _operatorSecret = SessionSecrets.New();
+    private readonly Dictionary<string, string> _secrets = [];
 
     public TargetSessionTests()
     {
         _criu = new FakeCriu(_journal, _time);
         _host = new FakeTargetHost(_journal);
         var options = new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10) };
-        _sessions = new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance));
+        _sessions = new TargetSessions(
+            new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance), _operatorSecret);
     }
 
     [Fact]
@@ -74,7 +77,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public async Task A_commit_before_any_restore_is_refused()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         await Assert.ThrowsAsync<InvalidSessionStateException>(() => session.CommitAsync(CancellationToken.None));
     }
@@ -116,7 +119,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public async Task The_janitor_drops_a_session_that_restored_nothing_and_went_quiet()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         _time.Advance(TimeSpan.FromMinutes(9));
         await _sessions.ExpireAsync(CancellationToken.None);
@@ -137,14 +140,14 @@ public sealed class TargetSessionTests : IAsyncDisposable
 
         Assert.Equal(TargetSessionState.RestoredStopped, session.State);
         Assert.Equal('T', _host.State(FakeTargetHost.RestoredPid));
-        var commit = await _sessions.Get(session.Id).CommitAsync(CancellationToken.None);
+        var commit = await _sessions.Get(session.Id, _secrets[session.Id]).CommitAsync(CancellationToken.None);
         Assert.Equal(FakeTargetHost.RestoredPid, commit.RootPid);
     }
 
     [Fact]
     public async Task The_janitor_leaves_a_session_alone_while_a_call_is_in_progress_however_long()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         var started = new TaskCompletionSource();
         var release = new TaskCompletionSource<SiftCounts>();
         var receiving = session.ReceivePagesAsync(new PageRound(1), async (store, _) =>
@@ -177,11 +180,45 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public void An_unknown_or_malformed_session_id_is_not_found_and_not_echoed()
     {
-        var unknown = Assert.Throws<SessionNotFoundException>(() => _sessions.Get(SessionIds.NewId()));
-        var malformed = Assert.Throws<SessionNotFoundException>(() => _sessions.Get("../../etc"));
+        var unknown = Assert.Throws<SessionNotFoundException>(() => _sessions.Get(SessionIds.NewId(), SessionSecrets.New()));
+        var malformed = Assert.Throws<SessionNotFoundException>(() => _sessions.Get("../../etc", SessionSecrets.New()));
 
         Assert.Contains("never opened, or expired", unknown.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("etc", malformed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_session_is_found_only_with_its_own_secret()
+    {
+        var (mine, mySecret) = _sessions.Open(FakeHost.Facts("source"));
+        var (_, otherSecret) = _sessions.Open(FakeHost.Facts("another source"));
+
+        Assert.Same(mine, _sessions.Get(mine.Id, mySecret));
+        Assert.Same(mine, _sessions.GetToSettle(mine.Id, mySecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, otherSecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, null));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, mySecret.ToUpperInvariant()));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.GetToSettle(mine.Id, otherSecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.GetToSettle(mine.Id, ""));
+    }
+
+    [Fact]
+    public void The_operator_secret_settles_any_session_and_does_nothing_else()
+    {
+        var session = Open();
+
+        Assert.Same(session, _sessions.GetToSettle(session.Id, _operatorSecret));
+        var denied = Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(session.Id, _operatorSecret));
+        Assert.DoesNotContain(_operatorSecret, denied.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_session_gets_a_secret_of_its_own()
+    {
+        var secrets = Enumerable.Range(0, 100).Select(_ => _sessions.Open(FakeHost.Facts("source")).Secret).ToList();
+
+        Assert.All(secrets, secret => Assert.True(SessionSecrets.IsValid(secret)));
+        Assert.Equal(secrets.Count, secrets.Distinct(StringComparer.Ordinal).Count());
     }
 
     public async ValueTask DisposeAsync()
@@ -190,9 +227,16 @@ public sealed class TargetSessionTests : IAsyncDisposable
         _work.Dispose();
     }
 
+    private TargetSession Open()
+    {
+        var (session, secret) = _sessions.Open(FakeHost.Facts("source"));
+        _secrets[session.Id] = secret;
+        return session;
+    }
+
     private async Task<TargetSession> ReceivedSessionAsync()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         await session.ReceiveImagesAsync("final", "", (directory, _, _) =>
         {
             Directory.CreateDirectory(directory);
