@@ -133,6 +133,10 @@ not_run_because() {
   [ -z "$arch" ] || [ "$arch" = "$(uname -m)" ] || { echo "for $arch only"; return; }
   has_flag "$t" noauto && { echo "noauto: zdtm runs it by hand only"; return; }
   has_flag "$t" crfail && { echo "crfail: zdtm expects CRIU to fail it"; return; }
+  # Restored into another network namespace, as a migration does, the test's
+  # peer outside the dumped tree is not there; zdtm skips these too when it
+  # restores into another one (--join-ns).
+  has_flag "$t" samens && { echo "samens: needs its restore in the network namespace it was dumped in"; return; }
   [ -e "$static/$t.hook" ] && { echo "needs zdtm.py's hook $t.hook"; return; }
   for feature in $(desc "$t" feature); do
     criu_feature "$feature" || { echo "CRIU feature $feature is missing here"; return; }
@@ -216,12 +220,23 @@ in_sandbox_at() {
     cd "$1" && log=$2 && shift 2 && exec "$@" </dev/null >>"$log" 2>&1' bash "$dir" "$log" "$@"
 }
 
+# Gives the sandbox whose PID 1 is PID a devpts instance of its own, as each
+# host has: otherwise a pseudo-terminal's index, which CRIU restores as it was
+# (criu/tty.c), would still be taken by the stopped source copy during a
+# migration. zdtm's ns flavour does the same (test/zdtm/lib/ns.c).
+sandbox_own_ptys() {
+  nsenter --target "$1" --mount -- sh -c \
+    'mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /dev/pts && mount --bind /dev/pts/ptmx /dev/ptmx'
+}
+
 # Connects sandboxes S and T (their PID 1s) with a veth pair and brings up
-# loopback in both; S is $source_address, T $target_address.
-sandbox_link() {
+# loopback in both; S is $source_address, T $target_address. Both get their
+# own pseudo-terminals.
+sandbox_connect() {
   local s=$1 t=$2
-  nsenter --target "$s" --net -- ip link add zdtm-s type veth peer name zdtm-t netns "$t"
-  nsenter --target "$s" --net -- sh -c "ip link set lo up && ip addr add $source_address/30 dev zdtm-s && ip link set zdtm-s up"
+  sandbox_own_ptys "$s" && sandbox_own_ptys "$t" || return 1
+  nsenter --target "$s" --net -- ip link add zdtm-s type veth peer name zdtm-t netns "$t" || return 1
+  nsenter --target "$s" --net -- sh -c "ip link set lo up && ip addr add $source_address/30 dev zdtm-s && ip link set zdtm-s up" || return 1
   nsenter --target "$t" --net -- sh -c "ip link set lo up && ip addr add $target_address/30 dev zdtm-t && ip link set zdtm-t up"
 }
 
@@ -287,7 +302,7 @@ run_criu() {
     *" --tcp-established "*) dump_options+=(--network-lock nftables); restore_options+=(--network-lock nftables) ;;
   esac
   sandbox_start source sleep infinity && sandbox_start target sleep infinity \
-    && sandbox_link "$source_pid" "$target_pid" || { reason="could not make the namespaces"; return 1; }
+    && sandbox_connect "$source_pid" "$target_pid" || { reason="could not make the namespaces"; return 1; }
   pid=$(start_test "$t" "$source_pid" "$run") || { reason=$(start_error "$t" "$run"); return 1; }
   mkdir -p "$run/images"
   in_sandbox_at "$source_pid" "$run/images" "$run/criu.out" timeout "$criu_timeout" \
@@ -308,7 +323,7 @@ run_migrate() {
   agent_target_start "$run" --mount --uts --ipc --net || status=$?
   [ -n "${AGENT_TARGET_UNSHARE:-}" ] && live_sandboxes+=("$AGENT_TARGET_UNSHARE")
   [ "$status" -eq 0 ] || { reason="migrate-target did not start: $(tail -n1 "$run/target.log")"; return 1; }
-  sandbox_link "$source_pid" "$AGENT_TARGET_PID" || { reason="could not link the namespaces"; return 1; }
+  sandbox_connect "$source_pid" "$AGENT_TARGET_PID" || { reason="could not link the namespaces"; return 1; }
   pid=$(start_test "$t" "$source_pid" "$run") || { reason=$(start_error "$t" "$run"); return 1; }
   source_prefix=(in_sandbox_at "$source_pid" "$run" "$run/migrate.out" timeout "$migrate_timeout")
   # shellcheck disable=SC2086 # one option per word
