@@ -37,7 +37,9 @@ agent_target_start() {
   AGENT_TARGET_PID=
   AGENT_TARGET_PORT=
   # The agent prints its bound address once it listens (src/Migrate.Target/TargetHost.cs).
-  deadline=$((SECONDS + 120))
+  # Minutes, not seconds: a .NET start and CRIU's kernel checks take that long
+  # on a loaded two-core machine.
+  deadline=$((SECONDS + 300))
   while [ -z "$AGENT_TARGET_PORT" ]; do
     if ! kill -0 "$AGENT_TARGET_UNSHARE" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
       return 1
