@@ -1,3 +1,4 @@
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -20,7 +21,7 @@ public static class PidCheck
             {
                 return Checks.Fail(CheckName, $"PID {pid} cannot be restored", "check the source's report");
             }
-            if (Directory.Exists($"/proc/{pid}"))
+            if (ProcFs.Exists(pid))
             {
                 return Checks.Fail(CheckName, $"{when}: PID {pid} is taken on the target by {Command(pid)}",
                     "run the target agent in a PID namespace of its own (unshare --pid --fork --mount-proc), or free the PID");
@@ -29,15 +30,5 @@ public static class PidCheck
         return Checks.Pass(CheckName, $"{when}: {Checks.Count(list.Count, "PID")} of the tree free in the target's PID namespace");
     }
 
-    private static string Command(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return "a process that has just exited";
-        }
-    }
+    private static string Command(int pid) => ProcFs.Command(pid) ?? "a process that has just exited";
 }

@@ -5,7 +5,7 @@ namespace Migrate.Engine.Criu;
 /// <summary>Where and how the engine runs CRIU.</summary>
 public sealed record CriuSettings
 {
-    public string CriuPath { get; init; } = "criu";
+    public string CriuPath { get; init; } = CriuLocation.Default;
 
     /// <summary>Extra environment for CRIU, e.g. CRIU_FAULT for fault injection in tests.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Hashing;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 

@@ -1,3 +1,5 @@
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Memory;
 
 /// <summary>

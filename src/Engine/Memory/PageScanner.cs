@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Migrate.Engine.Images;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
@@ -13,8 +13,9 @@ namespace Migrate.Engine.Memory;
 public static class PageScanner
 {
     /// <summary>Reads the running task's memory with process_vm_readv.</summary>
+    /// <param name="pagesRead">Called with each count of pages read, for a progress display.</param>
     public static async Task<SiftCounts> ScanProcessAsync(
-        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
     {
         using var resident = ResidentPages.Open(pid);
         if (resident is null)
@@ -26,7 +27,7 @@ public static class PageScanner
         var runs = new List<(ulong Address, int Pages)>();
         try
         {
-            foreach (var area in MemoryMap.Read(pid).Where(area => area.HoldsProcessData))
+            foreach (var area in ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData))
             {
                 runs.Clear();
                 resident.ForEachRun(area, (address, pages) => runs.Add((address, pages)));
@@ -46,6 +47,7 @@ public static class PageScanner
                         }
                         int got = (int)(copied / PageSize.Bytes);
                         counts += builder.Sift(address, got, held);
+                        pagesRead?.Invoke(got);
                         if (builder.IsFull)
                         {
                             await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
@@ -116,8 +118,7 @@ public static class PageScanner
 
     private static long ReadPages(int pid, ulong address, int pages, Span<byte> destination)
     {
-        Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)address, Length = (nuint)(pages * PageSize.Bytes) }];
-        return Linux.ReadProcessMemory(pid, remote, destination[..(pages * PageSize.Bytes)]);
+        return ProcessMemory.Read(pid, address, destination[..(pages * PageSize.Bytes)]);
     }
 
     private static async Task Flush(PageBatchBuilder builder, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)

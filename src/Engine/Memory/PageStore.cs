@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 

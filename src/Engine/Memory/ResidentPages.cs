@@ -1,37 +1,44 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
 /// <summary>
-/// Which pages of an area hold data of the process's own, from
-/// /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): present or
-/// swapped, and not an untouched page of a private file mapping, which the
-/// file itself supplies. CRIU chooses pages to dump the same way
+/// Which pages of an area hold data of the process's own, from its pagemap:
+/// present or swapped, and not an untouched page of a private file mapping,
+/// which the file itself supplies. CRIU chooses pages to dump the same way
 /// (criu/mem.c, should_dump_page).
 /// </summary>
 public sealed class ResidentPages : IDisposable
 {
-    private const ulong Present = 1UL << 63;
-    private const ulong Swapped = 1UL << 62;
-    private const ulong FilePage = 1UL << 61;
+    private readonly ProcFs.Pagemap _pagemap;
 
-    private readonly SafeFileHandle _pagemap;
-
-    private ResidentPages(SafeFileHandle pagemap) => _pagemap = pagemap;
+    private ResidentPages(ProcFs.Pagemap pagemap) => _pagemap = pagemap;
 
     /// <summary>Opens the process's pagemap, or returns null when it has gone.</summary>
-    public static ResidentPages? Open(int pid)
+    public static ResidentPages? Open(int pid) => ProcFs.Pagemap.Open(pid) is { } pagemap ? new ResidentPages(pagemap) : null;
+
+    /// <summary>How many pages of the process hold data of its own (what a content-hash round reads); 0 when it has gone.</summary>
+    public static long Count(int pid)
     {
+        using var resident = Open(pid);
+        if (resident is null)
+        {
+            return 0;
+        }
+        long pages = 0;
         try
         {
-            return new ResidentPages(File.OpenHandle($"/proc/{pid}/pagemap"));
+            foreach (var area in ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData))
+            {
+                resident.ForEachRun(area, (_, run) => pages += run);
+            }
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
         {
-            return null;
+            // Exited while counted: the scan will find nothing either.
         }
+        return pages;
     }
 
     /// <summary>
@@ -45,15 +52,12 @@ public sealed class ResidentPages : IDisposable
         try
         {
             ulong page = area.Start >> PageSize.Shift;
-            ulong end = area.End >> PageSize.Shift;
+            ulong last = area.End >> PageSize.Shift;
             ulong runStart = 0;
             int runLength = 0;
-            while (page < end)
+            while (page < last)
             {
-                int count = (int)Math.Min(EntriesPerRead, end - page);
-                var bytes = MemoryMarshal.AsBytes(entries.AsSpan(0, count));
-                int read = RandomAccess.Read(_pagemap, bytes, (long)(page * sizeof(ulong)));
-                count = read / sizeof(ulong);
+                int count = _pagemap.Read(page, entries.AsSpan(0, (int)Math.Min(EntriesPerRead, last - page)));
                 if (count == 0)
                 {
                     break;
@@ -61,7 +65,8 @@ public sealed class ResidentPages : IDisposable
                 for (int i = 0; i < count; i++, page++)
                 {
                     ulong entry = entries[i];
-                    bool holdsData = (entry & (Present | Swapped)) != 0 && !(area.IsFileBacked && (entry & FilePage) != 0);
+                    bool holdsData = (entry & (ProcFs.Pagemap.Present | ProcFs.Pagemap.Swapped)) != 0 &&
+                        !(area.IsFileBacked && (entry & ProcFs.Pagemap.FilePage) != 0);
                     if (holdsData)
                     {
                         if (runLength == 0)

@@ -2,6 +2,8 @@ using System.Globalization;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Memory;
 
 /// <summary>

@@ -44,16 +44,6 @@ public interface IProcessControl
     IStoppedTasks Pin(IEnumerable<int> pids);
 }
 
-/// <summary>The real processes, through /proc and pidfds.</summary>
-public sealed class LinuxProcessControl : IProcessControl
-{
-    public static readonly LinuxProcessControl Instance = new();
-
-    public char? State(int pid) => ProcessTree.State(pid);
-
-    public IStoppedTasks Pin(IEnumerable<int> pids) => StoppedTasks.Pin(pids);
-}
-
 public static class ProcessStates
 {
     public static bool IsStopped(this char? state) => state is 'T' or 't';

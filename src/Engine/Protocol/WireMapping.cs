@@ -43,6 +43,7 @@ public static class WireMapping
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 
@@ -63,6 +64,7 @@ public static class WireMapping
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 

@@ -111,6 +111,20 @@ public sealed class SourceMigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_target_whose_health_service_says_it_is_down_is_never_handshaken()
+    {
+        _target.Health = new TargetHealth(_target.Address, false, "NOT_SERVING: the file system of /var/lib/migrate is full");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Refused, report.Outcome);
+        Assert.True(report.TransientFailure);
+        Assert.DoesNotContain("target handshake", _journal.Entries);
+        Assert.Equal("cannot reach the target 10.0.0.2:7070: NOT_SERVING: the file system of /var/lib/migrate is full", report.Error);
+        Assert.Equal("running on the source, never frozen", report.ProcessState);
+    }
+
+    [Fact]
     public async Task An_unreachable_target_is_a_refusal_worth_another_try()
     {
         _target.HandshakeFailure = new TargetException(TargetFailure.Unreachable, "cannot reach the target 10.0.0.2:7070: connection refused");
@@ -363,6 +377,7 @@ public sealed class SourceMigrationTests : IDisposable
     private sealed class CancellingTarget(FakeTarget inner, CancellationTokenSource cancel) : ITargetAgent
     {
         public TargetAddress Address => inner.Address;
+        public Task<TargetHealth> CheckHealthAsync(CancellationToken ct) => inner.CheckHealthAsync(ct);
         public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken ct) => inner.HandshakeAsync(source, ct);
         public Task<IReadOnlyList<CheckResult>> PreflightAsync(string s, PreflightQuery q, CancellationToken ct) => inner.PreflightAsync(s, q, ct);
         public Task<PageStreamStats> SendPagesAsync(string s, PageRound r, PageScan scan, IProgress<long>? p, CancellationToken ct) => inner.SendPagesAsync(s, r, scan, p, ct);

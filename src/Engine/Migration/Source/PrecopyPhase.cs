@@ -39,7 +39,7 @@ public sealed class PrecopyPhase(SourceServices services, MigrationOptions optio
             for (int round = 1; stop is null; round++)
             {
                 services.Report(MigrationStage.Precopy);
-                var stats = await tracker.CopyRoundAsync(round, target, services.Bytes(MigrationStage.Precopy, 0), cancellationToken)
+                var stats = await tracker.CopyRoundAsync(round, target, services.Rounds(), cancellationToken)
                     .ConfigureAwait(false);
                 rounds.Add(stats);
                 services.Progress?.Report(new MigrationProgress(MigrationStage.Precopy, Round: stats));
