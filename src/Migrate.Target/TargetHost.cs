@@ -78,7 +78,6 @@ internal static class TargetHost
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
         };
-        // The work-dir health check reads them too (TargetHealth.cs).
         builder.Services.AddSingleton(targetOptions);
         builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
             criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,

@@ -40,8 +40,7 @@ public static class UprobeSites
             foreach (var area in ProcFs.Maps.Read(pid).Where(area => area is { Executable: true, Private: true, IsFileBacked: true, Readable: true }))
             {
                 // Runs of an executable file mapping that are not file pages are private copies.
-                var copies = new List<(ulong, int)>();
-                resident.ForEachRun(area, (address, pages) => copies.Add((address, pages)));
+                var copies = resident.Runs(area).ToList();
                 if (copies.Count == 0)
                 {
                     continue;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
@@ -60,7 +61,10 @@ public sealed class ContentHashTracker(Func<IReadOnlyList<int>> currentTasks) : 
             return counts;
         }, bytesSent, cancellationToken).ConfigureAwait(false);
         return new FinalPages(stats.PagesSent, stats.ZeroPages, stats.BytesRaw, stats.BytesOnWire,
-            rebuild.Select(r => r.PagesFile).ToHashSet(), rebuild, ParentSet: null);
+            rebuild.Select(r => r.PagesFile).ToHashSet(), rebuild, ParentSet: null)
+        {
+            BytesRead = pagemaps.Sum(task => task.Pagemap.PresentPages) * PageSize.Bytes,
+        };
     }
 
     private PageHashes Held(int pid)

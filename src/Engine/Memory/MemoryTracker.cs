@@ -13,6 +13,9 @@ public enum PrecopyMode
 
     [JsonStringEnumMemberName("contentHash")]
     ContentHash,
+
+    [JsonStringEnumMemberName("writeProtect")]
+    WriteProtect,
 }
 
 /// <summary>One pre-copy round, as the report shows it.</summary>
@@ -53,6 +56,9 @@ public sealed record FinalPages(
     IReadOnlySet<string> RebuiltFiles, IReadOnlyList<PagesRebuild> Rebuild, string? ParentSet)
 {
     public static readonly FinalPages None = new(0, 0, 0, 0, new HashSet<string>(), [], null);
+
+    /// <summary>Bytes the tracker read while the tree was frozen to find what to send: CRIU's pages images, or the frozen tasks' memory.</summary>
+    public long BytesRead { get; init; }
 }
 
 /// <summary>

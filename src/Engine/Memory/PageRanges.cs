@@ -51,6 +51,25 @@ public sealed class PageRanges
         return i < _runs.Count && _runs[i].Start <= address && _runs[i].End >= end;
     }
 
+    /// <summary>The parts of [<paramref name="address"/>, +<paramref name="pages"/>) that are not in the set, in address order.</summary>
+    public IEnumerable<PageRange> Gaps(ulong address, long pages)
+    {
+        ulong start = address;
+        ulong end = address + ((ulong)pages << PageSize.Shift);
+        for (int i = LowerBoundByEnd(start + 1); i < _runs.Count && _runs[i].Start < end && start < end; i++)
+        {
+            if (_runs[i].Start > start)
+            {
+                yield return new PageRange(start, _runs[i].Start);
+            }
+            start = Math.Max(start, _runs[i].End);
+        }
+        if (start < end)
+        {
+            yield return new PageRange(start, end);
+        }
+    }
+
     private int LowerBoundByEnd(ulong value)
     {
         int low = 0, high = _runs.Count;

@@ -3,6 +3,12 @@ using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
+/// <summary>Consecutive pages from <see cref="Address"/>.</summary>
+public readonly record struct PageRun(ulong Address, int Pages)
+{
+    public ulong End => Address + ((ulong)Pages << PageSize.Shift);
+}
+
 /// <summary>
 /// Which pages of an area hold data of the process's own, from its pagemap:
 /// present or swapped, and not an untouched page of a private file mapping,
@@ -11,6 +17,8 @@ namespace Migrate.Engine.Memory;
 /// </summary>
 public sealed class ResidentPages : IDisposable
 {
+    private const int EntriesPerRead = 8192;
+
     private readonly ProcFs.Pagemap _pagemap;
 
     private ResidentPages(ProcFs.Pagemap pagemap) => _pagemap = pagemap;
@@ -26,33 +34,28 @@ public sealed class ResidentPages : IDisposable
         {
             return 0;
         }
-        long pages = 0;
         try
         {
-            foreach (var area in ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData))
-            {
-                resident.ForEachRun(area, (_, run) => pages += run);
-            }
+            return ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData).SelectMany(resident.Runs).Sum(run => (long)run.Pages);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
         {
             // Exited while counted: the scan will find nothing either.
+            return 0;
         }
-        return pages;
     }
 
-    /// <summary>
-    /// Calls <paramref name="onRun"/> for each run of consecutive pages of
-    /// <paramref name="area"/> that hold process data: (first address, page count).
-    /// </summary>
-    public void ForEachRun(MemoryArea area, Action<ulong, int> onRun)
+    /// <summary>The runs of consecutive pages of <paramref name="area"/> that hold process data.</summary>
+    public IEnumerable<PageRun> Runs(MemoryArea area) => Runs(area.Start, area.End, area.IsFileBacked);
+
+    /// <summary>The same, for the pages from <paramref name="start"/> to <paramref name="end"/> of an area.</summary>
+    public IEnumerable<PageRun> Runs(ulong start, ulong end, bool fileBacked)
     {
-        const int EntriesPerRead = 8192;
         var entries = ArrayPool<ulong>.Shared.Rent(EntriesPerRead);
         try
         {
-            ulong page = area.Start >> PageSize.Shift;
-            ulong last = area.End >> PageSize.Shift;
+            ulong page = start >> PageSize.Shift;
+            ulong last = end >> PageSize.Shift;
             ulong runStart = 0;
             int runLength = 0;
             while (page < last)
@@ -66,7 +69,7 @@ public sealed class ResidentPages : IDisposable
                 {
                     ulong entry = entries[i];
                     bool holdsData = (entry & (ProcFs.Pagemap.Present | ProcFs.Pagemap.Swapped)) != 0 &&
-                        !(area.IsFileBacked && (entry & ProcFs.Pagemap.FilePage) != 0);
+                        !(fileBacked && (entry & ProcFs.Pagemap.FilePage) != 0);
                     if (holdsData)
                     {
                         if (runLength == 0)
@@ -77,14 +80,14 @@ public sealed class ResidentPages : IDisposable
                     }
                     else if (runLength > 0)
                     {
-                        onRun(runStart, runLength);
+                        yield return new PageRun(runStart, runLength);
                         runLength = 0;
                     }
                 }
             }
             if (runLength > 0)
             {
-                onRun(runStart, runLength);
+                yield return new PageRun(runStart, runLength);
             }
         }
         finally

@@ -88,6 +88,15 @@ public sealed class GrpcTargetAgent : ITargetAgent
         {
             return new TargetHealth(Address, false, RpcFailures.Cause(e));
         }
+        catch (RpcException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            // The health service itself failed: the agent is up but cannot vouch for itself.
+            return new TargetHealth(Address, false, $"its health check failed ({e.StatusCode}: {e.Status.Detail}); the agent's log says why");
+        }
     }
 
     public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken) => _failures.Translate(async () =>

@@ -156,7 +156,13 @@ public static class WireMapping
 
     public static Wire.RestoreReply ToWire(RestoreResult result)
     {
-        var reply = new Wire.RestoreReply { RootPid = result.RootPid, LazyPages = result.LazyPages, LazyPagesNote = result.LazyPagesNote ?? "" };
+        var reply = new Wire.RestoreReply
+        {
+            RootPid = result.RootPid,
+            LazyPages = result.LazyPages,
+            LazyPagesNote = result.LazyPagesNote ?? "",
+            RebuiltBytes = result.RebuiltBytes,
+        };
         reply.Pids.AddRange(result.Pids);
         reply.Timings.Add(new Wire.StageTiming { Stage = RebuildStage, Milliseconds = result.Timings.RebuildMs });
         reply.Timings.Add(new Wire.StageTiming { Stage = RestoreStage, Milliseconds = result.Timings.RestoreMs });
@@ -174,7 +180,9 @@ public static class WireMapping
             new TargetTimings(Stage(RebuildStage), Stage(RestoreStage), Stage(VerifyStage)),
             reply.LazyPages,
             reply.LazyPagesNote.Length > 0 ? reply.LazyPagesNote : null,
-            reply.Checks.Select(FromWire).ToList());
+            reply.Checks.Select(FromWire).ToList(),
+            // A hostile count only skews the report; never below zero.
+            Math.Max(0, reply.RebuiltBytes));
     }
 
     public static Wire.CommitReply ToWire(CommitResult result) =>

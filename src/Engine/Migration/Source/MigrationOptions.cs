@@ -32,6 +32,7 @@ public enum PrecopyChoice
     Auto,
     SoftDirty,
     ContentHash,
+    WriteProtect,
     Off,
 }
 

@@ -26,7 +26,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         var checks = new List<CheckResult>();
 
         var started = time.GetTimestamp();
-        Rebuild(store, images, order.Rebuild);
+        long rebuiltBytes = Rebuild(store, images, order.Rebuild);
         double rebuildMs = time.GetElapsedTime(started).TotalMilliseconds;
 
         // The images, checked before CRIU is asked to restore them.
@@ -55,7 +55,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
             checks.Add(stripped);
         }
         checks.Add(Checks.Pass("restored", $"{Checks.Count(copy.Pids.Count, "task")} restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
-        var result = new RestoreResult(copy.RootPid, copy.Pids, new TargetTimings(rebuildMs, restoreMs, verifyMs), lazy, note, checks);
+        var result = new RestoreResult(copy.RootPid, copy.Pids, new TargetTimings(rebuildMs, restoreMs, verifyMs), lazy, note, checks, rebuiltBytes);
         return (result, copy);
     }
 
@@ -143,8 +143,10 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         }
     }
 
-    private static void Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
+    /// <returns>The bytes written.</returns>
+    private static long Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
     {
+        long written = 0;
         foreach (var rebuild in rebuilds)
         {
             if (rebuild.Pid <= 0 || !ImageNames.IsValidFileName(rebuild.PagemapFile) || !ImageNames.IsValidFileName(rebuild.PagesFile))
@@ -158,8 +160,9 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                 throw new TransferRejectedException(TransferRejection.Malformed,
                     $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
             }
-            PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
+            written += PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
         }
+        return written;
     }
 
     /// <summary>
