@@ -30,6 +30,12 @@ public abstract record CriuAction
     /// <summary>Established TCP connections are dumped and restored (criu --tcp-established).</summary>
     public bool TcpEstablished { get; init; }
 
+    /// <summary>File locks the tasks hold are dumped and restored (criu --file-locks).</summary>
+    public bool FileLocks { get; init; }
+
+    /// <summary>Open files that were unlinked are linked back instead of copied into the images (criu --link-remap).</summary>
+    public bool LinkRemap { get; init; }
+
     /// <summary>The tasks are left stopped after the action (criu --leave-stopped).</summary>
     public bool LeaveStopped { get; init; } = true;
 
@@ -48,6 +54,8 @@ public abstract record CriuAction
         ConfigFile = configFile,
         ShellJob = ShellJob,
         TcpEstablished = TcpEstablished,
+        FileLocks = FileLocks,
+        LinkRemap = LinkRemap,
         LeaveStopped = LeaveStopped,
         NotifyScripts = true,
         // Only established connections need the network locked while frozen,

@@ -15,7 +15,7 @@ namespace Migrate.Engine.Tests.Migration;
 /// </summary>
 public sealed class TargetSessionTests : IAsyncDisposable
 {
-    private static readonly RestoreOrder Final = new("final", new RestoreOptions(false, false, LazyPages: true, false), [], []);
+    private static readonly RestoreOrder Final = new("final", new RestoreOptions(false, false, false, false, LazyPages: true, false), [], []);
 
     private readonly TempDirectory _work = new();
     private readonly FakeTimeProvider _time = new();
