@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Migrate.IntegrationTests.Infrastructure;
 
 namespace Migrate.IntegrationTests;
@@ -48,7 +47,7 @@ public sealed class StockKernelTests(Workloads workloads, StockKernelGuest guest
         // lazy-pages daemon, not loaded by the restorer before the process
         // exists (patch 0004; CRIU 4.2.1 loaded all of them itself).
         Assert.Equal("lazy", report.GetProperty("restore").GetString());
-        var restored = RestorerPages(target, report);
+        var restored = CriuRestoreLog.Pages(target, report);
         Assert.True(restored.Lazy >= 30 * 256, $"{restored.Lazy} pages left to the lazy-pages daemon of a 32 MiB process");
         Assert.True(restored.Loaded < 256, $"the restorer loaded {restored.Loaded} pages itself");
         Assert.NotNull(target.FindProcess(pid));
@@ -152,24 +151,6 @@ public sealed class StockKernelTests(Workloads workloads, StockKernelGuest guest
         await Eventually.WaitAsync(() => File.Exists(log) && File.ReadAllText(log).Contains("listening on", StringComparison.Ordinal),
             "the target agent in the guest", Emulated);
         return (pid, log);
-    }
-
-    /// <summary>
-    /// The pages the target's restore loaded itself and those it left to the
-    /// lazy-pages daemon, as CRIU logs them (criu/mem.c, restore_priv_vma_content).
-    /// </summary>
-    private static (long Loaded, long Lazy) RestorerPages(TargetAgent target, JsonElement report)
-    {
-        var log = File.ReadAllText(Path.Combine(target.WorkDirectory, report.GetProperty("sessionId").GetString()!, "criu-restore.log"));
-        return (SumOf(log, "nr_restored_pages"), SumOf(log, "nr_lazy"));
-    }
-
-    /// <summary>The sum of CRIU's "NAME: N" lines, one per restored task.</summary>
-    private static long SumOf(string log, string name)
-    {
-        var values = Regex.Matches(log, $@"{name}:\s+(\d+)").Select(match => long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
-        Assert.True(values.Count > 0, $"CRIU's restore log has no {name} line");
-        return values.Sum();
     }
 
     private string StatusPath(string name) => Path.Combine(guest.Exchange, $"{name}-{Guid.NewGuid():N}.status");
