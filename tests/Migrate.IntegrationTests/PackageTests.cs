@@ -46,6 +46,13 @@ public sealed partial class PackageTests(Workloads workloads)
                 var said = (await RunAsync($"/usr/bin/{program}", "--version")).Stdout;
                 Assert.StartsWith($"{program} {version}\n", said, StringComparison.Ordinal);
                 Assert.Matches(@"\ncriu 4\.\d+\.\d+ \(/usr/lib/migrate/criu\)", said);
+
+                // A man page, made from the program's --help: each option it lists is in there.
+                var manPage = $"/usr/share/man/man8/{program}.8.gz";
+                Assert.Contains(manPage, shipped);
+                var page = (await RunAsync("gzip", "-dc", manPage)).Stdout.Replace("\\-", "-", StringComparison.Ordinal);
+                var help = (await RunAsync($"/usr/bin/{program}", "--help")).Stdout;
+                Assert.All(OptionName().Matches(help).Select(match => match.Value), option => Assert.Contains(option, page, StringComparison.Ordinal));
             }
             // systemd-analyze comes with setup.sh's systemd package, whether or not systemd runs here.
             await RunAsync("systemd-analyze", "verify", Unit);
@@ -105,6 +112,9 @@ public sealed partial class PackageTests(Workloads workloads)
             }
         }
     }
+
+    [GeneratedRegex(@"(?m)(?<=^  )--[a-z-]+")]
+    private static partial Regex OptionName();
 
     private static readonly Dictionary<string, string> Noninteractive = new() { ["DEBIAN_FRONTEND"] = "noninteractive" };
 
