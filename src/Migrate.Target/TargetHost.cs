@@ -78,6 +78,8 @@ internal static class TargetHost
             KeepImages = options.KeepImages,
             MaxSessionBytes = options.MaxSessionBytes,
         };
+        // The sessions and the work directory's health check read the same options.
+        builder.Services.AddSingleton(targetOptions);
         builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
             criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
             services.GetRequiredService<ILogger<TargetSessions>>())));
