@@ -88,6 +88,12 @@ public sealed class GrpcTargetAgent : ITargetAgent
         {
             return new TargetHealth(Address, false, RpcFailures.Cause(e));
         }
+        catch (RpcException e) when (e.StatusCode is not StatusCode.Cancelled)
+        {
+            // An agent whose health service fails cannot be trusted with a process;
+            // nothing is frozen yet, so this is a target to skip, not a failure to report.
+            return new TargetHealth(Address, false, $"its health check failed ({e.StatusCode}: {e.Status.Detail}; the agent's log says why)");
+        }
     }
 
     public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken) => _failures.Translate(async () =>
