@@ -150,7 +150,8 @@ public sealed partial class PackageTests(Workloads workloads)
             {
                 try
                 {
-                    return ProcFs.Executable(pid).StartsWith(directory, StringComparison.Ordinal);
+                    // Kernel threads have no executable, and a process may end while this looks.
+                    return new FileInfo($"/proc/{pid}/exe").LinkTarget?.StartsWith(directory, StringComparison.Ordinal) == true;
                 }
                 catch (IOException)
                 {
