@@ -126,7 +126,7 @@ public sealed partial class PackageTests(Workloads workloads)
 
     /// <summary>Directories other packages have too: dpkg leaves them, rightly.</summary>
     private static bool SharedDirectory(string path) =>
-        path is "/." or "/etc" or "/lib" or "/lib/systemd" or "/lib/systemd/system" or "/usr" or "/usr/bin" or "/usr/lib" or "/usr/share" or "/usr/share/doc" or "/var" or "/var/lib";
+        path is "/." or "/etc" or "/lib" or "/lib/systemd" or "/lib/systemd/system" or "/usr" or "/usr/bin" or "/usr/lib" or "/usr/share" or "/usr/share/doc" or "/usr/share/man" or "/usr/share/man/man8" or "/var" or "/var/lib";
 
     private static async Task AptAsync(string action, string package)
     {
