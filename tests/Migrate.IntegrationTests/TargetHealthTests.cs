@@ -38,7 +38,7 @@ public sealed class TargetHealthTests(Workloads workloads)
         var result = await MigrateCli.RunRawAsync(null, "check", "--to", $"127.0.0.1:{port}", "--token-file", token.Combine("token"), counter.Pid.ToString());
 
         Assert.True(result.ExitCode == 3, result.ToString());
-        Assert.Contains($"cannot reach the target 127.0.0.1:{port}: Connection refused (is migrate-target running there?)", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"cannot reach the target 127.0.0.1:{port}: connection refused: is migrate-target running there, and listening on that port?", result.Stdout, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < ConnectTimeout, $"took {clock.Elapsed}");
         Assert.True(ProcFs.IsRunning(counter.Pid));
     }
