@@ -45,7 +45,7 @@ agent_target_start() {
       return 1
     fi
     sleep 0.1
-    AGENT_TARGET_PORT=$(sed -n 's|^migrate-target: listening on http://[^ ]*:\([0-9][0-9]*\)$|\1|p' "$dir/target.log")
+    AGENT_TARGET_PORT=$(sed -n 's|^migrate-target: listening on https://[^ ]*:\([0-9][0-9]*\)$|\1|p' "$dir/target.log")
   done
   # The children file lists PIDs each followed by a space, with no newline.
   AGENT_TARGET_PID=$(<"/proc/$AGENT_TARGET_UNSHARE/task/$AGENT_TARGET_UNSHARE/children")
