@@ -60,13 +60,13 @@ internal sealed class RpcFailures(TargetAddress address, Func<string?> untrusted
     /// <summary>A connection the target closed before HTTP/2 began: gRPC calls that Internal.</summary>
     public static bool ClosedBeforeHttp2(RpcException e) => e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException;
 
-    /// <summary>Why a connection could not be made, in words: "Connection refused (is migrate-target running there?)".</summary>
+    /// <summary>Why a connection could not be made, in words: "connection refused: is migrate-target running there, and listening on that port?".</summary>
     public static string Cause(RpcException e)
     {
         var chain = Chain(e.Status.DebugException).ToList();
         return chain.OfType<SocketException>().FirstOrDefault() switch
         {
-            { SocketErrorCode: SocketError.ConnectionRefused } => "Connection refused (is migrate-target running there?)",
+            { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused: is migrate-target running there, and listening on that port?",
             { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData } => "no such host",
             { SocketErrorCode: SocketError.TimedOut } => "the connection timed out: check the address and the firewall",
             { SocketErrorCode: SocketError.NetworkUnreachable or SocketError.HostUnreachable } => "no route to the host",
