@@ -143,20 +143,6 @@ internal static class ProcFs
         return protectedPages;
     }
 
-    /// <summary>The PPid line of /proc/PID/status, or null when the process is gone.</summary>
-    public static int? ParentOf(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(line => line.StartsWith("PPid:", StringComparison.Ordinal));
-            return line is null ? null : int.Parse(line["PPid:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Sends SIGKILL to a process the test found by its own PID.</summary>
     public static void Kill(int pid)
     {

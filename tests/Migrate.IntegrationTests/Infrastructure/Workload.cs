@@ -86,23 +86,15 @@ internal abstract class Workload : IDisposable
         if (_notOurChild)
         {
             // Its own PID, from its own status file; setsid, our child, has long exited.
-            if (Status()?.GetValueOrDefault("pid") is { } pid && ProcFs.Exists(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)))
+            if (Status()?.GetValueOrDefault("pid") is { } text && int.Parse(text, System.Globalization.CultureInfo.InvariantCulture) is var pid && ProcFs.Exists(pid))
             {
-                ProcFs.Kill(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture));
+                ProcFs.Kill(pid);
             }
         }
         else if (!_process.HasExited)
         {
             _process.Kill();
             _process.WaitForExit();
-        }
-        else if (ProcFs.ParentOf(Pid) == Environment.ProcessId)
-        {
-            // A test that traced it (userfaultfd injection runs on a thread of
-            // this process) can make the runtime take a ptrace stop, which
-            // waitpid reports to any thread of the parent, for its exit: it
-            // runs on, still our child, so its PID is still its own.
-            ProcFs.Kill(Pid);
         }
         _process.Dispose();
         _ownDirectory?.Dispose();
