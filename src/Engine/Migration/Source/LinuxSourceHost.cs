@@ -19,7 +19,7 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
 
     public SourceInspection Inspect(ProcessTree tree, HostFacts target, UprobePolicy uprobes)
     {
-        var checks = new List<CheckResult> { Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet) };
+        var checks = new List<CheckResult> { Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet), SharedMemory.Check(tree.Pids) };
         IReadOnlyList<UprobeSite> sites = [];
         var probed = tree.Pids.Where(UprobeSites.HasUprobesArea).ToList();
         if (probed.Count > 0 && !uprobes.Allow)

@@ -1,0 +1,61 @@
+using Migrate.IntegrationTests.Infrastructure;
+
+namespace Migrate.IntegrationTests;
+
+/// <summary>
+/// Services whose processes share memory: shared within the tree it moves and
+/// stays shared; shared with a process outside the tree it would part, so
+/// pre-flight refuses it.
+/// </summary>
+[Collection(CriuCollection.Name)]
+public sealed class SharedMemoryTests(Workloads workloads)
+{
+    [Fact]
+    public async Task A_parent_and_child_that_share_anonymous_memory_arrive_still_sharing_it()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var sharer = await Sharer.ForkAsync(workloads, sizeMiB: 32);
+        int pid = sharer.Pid, child = sharer.Child;
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.NotNull(target.FindProcess(pid));
+        Assert.NotNull(target.FindProcess(child));
+        Assert.Equal("pass", Check(result, "shared-memory"));
+        // What the child writes after the restore, its restored parent reads: one object, not two copies.
+        await sharer.WaitForSharingAsync();
+        await sharer.WaitForSharingAsync();
+    }
+
+    [Fact]
+    public async Task Memory_shared_with_a_process_outside_the_tree_is_refused_and_both_run_on()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        var path = $"/dev/shm/migrate-test-{Guid.NewGuid():N}";
+        try
+        {
+            using var first = await Sharer.MapFileAsync(workloads, path);
+            using var second = await Sharer.MapFileAsync(workloads, path);
+
+            var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, first.Pid.ToString());
+
+            Assert.True(result.ExitCode == 3, result.ToString());
+            var check = result.Report!.Value.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("result").GetString() == "fail");
+            Assert.Equal("shared-memory", check.GetProperty("name").GetString());
+            Assert.Equal($"task {first.Pid} shares the mapping of {path} with PID {second.Pid}, which is not in the tree: after the move each would write its own copy",
+                check.GetProperty("detail").GetString());
+            await first.WaitForTicksAsync();
+            await second.WaitForTicksAsync();
+            Assert.Empty(target.Guests());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static string? Check(MigrateResult result, string name) =>
+        result.Report!.Value.GetProperty("checks").EnumerateArray()
+            .Last(check => check.GetProperty("name").GetString() == name).GetProperty("result").GetString();
+}

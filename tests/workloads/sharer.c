@@ -1,0 +1,128 @@
+/*
+ * sharer: a workload whose memory is shared with another process.
+ *
+ *   sharer STATUS_FILE fork SIZE_MIB
+ *   sharer STATUS_FILE file PATH
+ *
+ * fork: maps SIZE_MIB of anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS),
+ * fills it with a known pattern, and forks a child that shares it. The child
+ * increments a counter in the first page every millisecond; the parent reads
+ * it and checks the rest of the mapping against the pattern every 20 ms, so
+ * "shared" grows only while the two still share the memory:
+ *
+ *   shared=N verify=ok|BAD child=C pid=P
+ *
+ * file: maps 1 MiB of PATH (created if missing, as on /dev/shm) MAP_SHARED
+ * and increments a counter in it every millisecond; two sharers on one PATH
+ * share it, as processes that are not parent and child:
+ *
+ *   ticks=N shared=N pid=P
+ *
+ * It detaches first (detach.h); the status line is rewritten in place.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "detach.h"
+
+static void status_line(int fd, const char *line)
+{
+	char padded[128];
+	memset(padded, ' ', sizeof(padded) - 1);
+	padded[sizeof(padded) - 1] = '\n';
+	memcpy(padded, line, strlen(line) < sizeof(padded) - 1 ? strlen(line) : sizeof(padded) - 1);
+	if (pwrite(fd, padded, sizeof(padded), 0) < 0)
+		exit(1);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(i * 2654435761u >> 13);
+}
+
+static int run_fork(int status, size_t size)
+{
+	volatile uint64_t *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (memory == MAP_FAILED)
+		return 1;
+	uint8_t *bytes = (uint8_t *)memory;
+	for (size_t i = 4096; i < size; i++)
+		bytes[i] = pattern(i);
+
+	pid_t child = fork();
+	if (child < 0)
+		return 1;
+	if (child == 0) {
+		/* It ends with its parent, so a test that kills the parent by PID leaves nothing. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(0);
+		for (;;) {
+			memory[0]++;
+			sleep_ms(1);
+		}
+	}
+
+	int bad = 0;
+	for (;;) {
+		for (size_t i = 4096; i < size && !bad; i++)
+			bad = bytes[i] != pattern(i);
+		char line[128];
+		snprintf(line, sizeof(line), "shared=%llu verify=%s child=%d pid=%d", (unsigned long long)memory[0],
+			 bad ? "BAD" : "ok", child, getpid());
+		status_line(status, line);
+		sleep_ms(20);
+	}
+}
+
+static int run_file(int status, const char *path)
+{
+	const size_t size = 1 << 20;
+	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, size) < 0)
+		return 1;
+	volatile uint64_t *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (memory == MAP_FAILED)
+		return 1;
+	close(fd);
+	for (uint64_t ticks = 1;; ticks++) {
+		memory[0]++;
+		if (ticks % 10 == 0) {
+			char line[128];
+			snprintf(line, sizeof(line), "ticks=%llu shared=%llu pid=%d", (unsigned long long)ticks,
+				 (unsigned long long)memory[0], getpid());
+			status_line(status, line);
+		}
+		sleep_ms(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4 || (strcmp(argv[2], "fork") != 0 && strcmp(argv[2], "file") != 0)) {
+		fprintf(stderr, "usage: %s STATUS_FILE fork SIZE_MIB | file PATH\n", argv[0]);
+		return 2;
+	}
+	int status = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (status < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	detach_keeping(&status, 1);
+	return strcmp(argv[2], "fork") == 0 ? run_fork(status, strtoul(argv[3], NULL, 10) << 20) : run_file(status, argv[3]);
+}
