@@ -20,23 +20,25 @@ var keepImages = new Option<bool>("--keep-images")
 {
     Description = "Keep each session's images after it ends",
 };
-var maxSessionGiB = new Option<int>("--max-session-gib")
-{
-    Description = "Most image data one session may store, in GiB",
-    DefaultValueFactory = _ => 64,
-};
+var limits = new StorageLimitOptions();
+var policy = new RestorePolicyOptions();
 
 var root = new RootCommand("migrate-target: receives migrating processes and restores them with CRIU")
 {
-    listen, workDir, tokenFile, keepImages, maxSessionGiB,
+    listen, workDir, tokenFile, keepImages,
 };
+foreach (var option in limits.All.Concat(policy.All))
+{
+    root.Add(option);
+}
 root.SetAction((parse, cancellationToken) => TargetHost.RunAsync(
     new TargetHostOptions(
         parse.GetValue(listen)!,
         parse.GetValue(workDir)!,
         parse.GetValue(tokenFile)!,
         parse.GetValue(keepImages),
-        (long)parse.GetValue(maxSessionGiB) << 30),
+        limits.Read(parse),
+        policy.Read(parse)),
     cancellationToken));
 
 var parsed = root.Parse(args);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Migrate.Engine;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Interop;
@@ -12,7 +13,7 @@ using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
-internal sealed record TargetHostOptions(string Listen, string WorkDirectory, string TokenFile, bool KeepImages, long MaxSessionBytes);
+internal sealed record TargetHostOptions(string Listen, string WorkDirectory, string TokenFile, bool KeepImages, StorageLimits Limits, RestorePolicy Policy);
 
 /// <summary>Wires the target agent: Kestrel on HTTP/2, authentication, the gRPC service.</summary>
 internal static class TargetHost
@@ -33,6 +34,8 @@ internal static class TargetHost
             return ExitCodes.Usage;
         }
 
+        // Before anything is written: the work directory's files, CRIU's among them, are the agent's alone.
+        PrivateFiles.RestrictUmask();
         ChildReaper.AdoptOrphans();
         using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
 
@@ -76,7 +79,11 @@ internal static class TargetHost
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),
             KeepImages = options.KeepImages,
-            MaxSessionBytes = options.MaxSessionBytes,
+            MaxSessionBytes = options.Limits.MaxSessionBytes,
+            MaxTotalBytes = options.Limits.MaxTotalBytes,
+            MinFreeDiskBytes = options.Limits.MinFreeDiskBytes,
+            MaxSessions = options.Limits.MaxSessions,
+            Policy = options.Policy,
         };
         builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
             criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
@@ -91,6 +98,15 @@ internal static class TargetHost
         });
 
         var app = builder.Build();
+        try
+        {
+            TargetWorkDirectory.Prepare(targetOptions, app.Services.GetRequiredService<ILogger<TargetSessions>>());
+        }
+        catch (Exception e) when (e is WorkDirectoryException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
+            return ExitCodes.Usage;
+        }
         app.MapGrpcService<MigrationTargetService>();
         await app.StartAsync(cancellationToken);
         foreach (var bound in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)

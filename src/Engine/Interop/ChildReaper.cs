@@ -18,6 +18,9 @@ public static class ChildReaper
 
     internal static void ForgetSpawned(int pid) => Spawned.TryRemove(pid, out _);
 
+    /// <summary>A child this process started itself (CRIU, a lazy-pages daemon), not a restored task.</summary>
+    internal static bool IsSpawned(int pid) => Spawned.ContainsKey(pid);
+
     /// <summary>
     /// Makes orphaned descendants reparent to this process, unless it already
     /// is its PID namespace's init, which adopts them anyway.

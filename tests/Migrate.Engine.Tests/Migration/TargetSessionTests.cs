@@ -1,9 +1,13 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
+using Migrate.Engine.Images.Proto;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
+using Migrate.Engine.Tests.Images;
 using Migrate.Engine.Tests.Migration.Fakes;
 
 namespace Migrate.Engine.Tests.Migration;
@@ -22,14 +26,13 @@ public sealed class TargetSessionTests : IAsyncDisposable
     private readonly Journal _journal = new();
     private readonly FakeCriu _criu;
     private readonly FakeTargetHost _host;
-    private readonly TargetSessions _sessions;
+    private TargetSessions _sessions;
 
     public TargetSessionTests()
     {
         _criu = new FakeCriu(_journal, _time);
         _host = new FakeTargetHost(_journal);
-        var options = new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10) };
-        _sessions = new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance));
+        _sessions = Sessions(options => options);
     }
 
     [Fact]
@@ -184,18 +187,243 @@ public sealed class TargetSessionTests : IAsyncDisposable
         Assert.DoesNotContain("etc", malformed.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_janitor_leaves_a_restore_alone_while_criu_runs_past_the_idle_limit()
+    {
+        var session = await ReceivedSessionAsync();
+        var release = new TaskCompletionSource();
+        var restoring = new TaskCompletionSource();
+        _criu.Restoring = restoring.SetResult;
+        _criu.RestoreReleased = release.Task;
+        var restore = session.RestoreAsync(Final, CancellationToken.None);
+        await restoring.Task;
+
+        _time.Advance(TimeSpan.FromMinutes(30));
+        await _sessions.ExpireAsync(CancellationToken.None);
+
+        Assert.Equal(TargetSessionState.Restoring, session.State);
+        release.SetResult();
+        await restore;
+        await _sessions.ExpireAsync(CancellationToken.None);
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+    }
+
+    [Fact]
+    public async Task A_caller_that_disconnects_during_the_restore_cancels_nothing_and_an_abort_kills_what_criu_made()
+    {
+        var session = await ReceivedSessionAsync();
+        var release = new TaskCompletionSource();
+        var restoring = new TaskCompletionSource();
+        _criu.Restoring = restoring.SetResult;
+        _criu.RestoreReleased = release.Task;
+        using var caller = new CancellationTokenSource();
+        var restore = session.RestoreAsync(Final, caller.Token);
+        await restoring.Task;
+
+        await caller.CancelAsync();
+        release.SetResult();
+        await restore;
+
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+        Assert.Equal('T', _host.State(FakeTargetHost.RestoredPid));
+        Assert.Equal(1, await session.AbortAsync("source gone", CancellationToken.None));
+        Assert.Null(_host.State(FakeTargetHost.RestoredPid));
+    }
+
+    [Fact]
+    public async Task Tasks_a_criu_killed_half_way_had_created_are_killed_and_the_session_can_restore_again()
+    {
+        var session = await ReceivedSessionAsync();
+        _criu.Restoring = () => _host.CreatedByCriu(FakeTargetHost.RestoredPid);
+        _criu.RestoreFailure = new CriuException("restore", "criu swrk exited with 137", [], null);
+
+        await Assert.ThrowsAsync<CriuException>(() => session.RestoreAsync(Final, CancellationToken.None));
+
+        Assert.Null(_host.State(FakeTargetHost.RestoredPid));
+        Assert.Contains("tasks killed", _journal.Entries);
+        Assert.Contains("lazy-pages daemon stopped", _journal.Entries);
+        Assert.Equal(TargetSessionState.Open, session.State);
+        _criu.Restoring = null;
+        await session.RestoreAsync(Final, CancellationToken.None);
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+    }
+
+    [Fact]
+    public async Task Images_the_restore_policy_refuses_never_reach_criu()
+    {
+        _sessions = Sessions(options => options with { Policy = new RestorePolicy { DenyRoot = true } });
+        var session = await ReceivedSessionAsync();
+
+        var e = await Assert.ThrowsAsync<CheckFailedException>(() => session.RestoreAsync(Final, CancellationToken.None));
+
+        Assert.Equal("policy", e.Check.Name);
+        Assert.Contains("would run as root (uid 0), which is not allowed", e.Check.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(_journal.Entries, entry => entry.StartsWith("criu restore", StringComparison.Ordinal));
+        Assert.Equal(TargetSessionState.Open, session.State);
+    }
+
+    [Fact]
+    public async Task The_policy_check_is_reported_with_the_restore()
+    {
+        var session = await ReceivedSessionAsync();
+
+        var result = await session.RestoreAsync(Final, CancellationToken.None);
+
+        var policy = Assert.Single(result.Checks, check => check.Name == "policy");
+        Assert.Equal(CheckVerdict.Pass, policy.Verdict);
+    }
+
+    [Fact]
+    public async Task No_more_sessions_open_than_the_target_allows()
+    {
+        _sessions = Sessions(options => options with { MaxSessions = 2 });
+        var first = _sessions.Open(FakeHost.Facts("a"));
+        _sessions.Open(FakeHost.Facts("b"));
+
+        var e = Assert.Throws<TransferRejectedException>(() => _sessions.Open(FakeHost.Facts("c")));
+
+        Assert.Equal(TransferRejection.TooLarge, e.Reason);
+        await first.AbortAsync("done", CancellationToken.None);
+        _sessions.Open(FakeHost.Facts("c"));
+    }
+
+    [Fact]
+    public async Task Page_and_image_streams_draw_on_one_allowance_so_interleaving_them_cannot_double_it()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
+        var session = _sessions.Open(FakeHost.Facts("source"));
+
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 1), CancellationToken.None);
+        var images = session.ReceiveImagesAsync("pre-1", "", (directory, limits, _) =>
+        {
+            limits.Allowance.Charge(3 * Page);
+            limits.Allowance.Charge(1);
+            return Task.FromResult(new TransferStats(1, 3 * Page + 1, 0));
+        }, CancellationToken.None);
+
+        var e = await Assert.ThrowsAsync<StorageLimitException>(() => images);
+        Assert.Contains("the session would store more than its limit of", e.Message, StringComparison.Ordinal);
+        var pages = session.ReceivePagesAsync(new PageRound(2), (sink, _) => Stored(sink, pages: 4, zeroPages: 0, firstPage: 100), CancellationToken.None);
+        await Assert.ThrowsAsync<StorageLimitException>(() => pages);
+    }
+
+    [Fact]
+    public async Task Zero_pages_cost_the_allowance_like_any_page_the_target_holds()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 1000 * Page });
+        var session = _sessions.Open(FakeHost.Facts("source"));
+
+        var flood = session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 0, zeroPages: 1001), CancellationToken.None);
+
+        await Assert.ThrowsAsync<StorageLimitException>(() => flood);
+    }
+
+    [Fact]
+    public async Task All_sessions_together_and_the_free_disk_bound_what_arrives()
+    {
+        _sessions = Sessions(options => options with { MaxTotalBytes = 6 * Page, MinFreeDiskBytes = 0 });
+        var first = _sessions.Open(FakeHost.Facts("a"));
+        var second = _sessions.Open(FakeHost.Facts("b"));
+        await first.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None);
+
+        var e = await Assert.ThrowsAsync<StorageLimitException>(() =>
+            second.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
+        Assert.Contains("the target's sessions together would store more than", e.Message, StringComparison.Ordinal);
+
+        // An aborted session's bytes count no more.
+        await first.AbortAsync("done", CancellationToken.None);
+        await second.ReceivePagesAsync(new PageRound(2), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None);
+
+        _sessions = Sessions(options => options with { MinFreeDiskBytes = 1L << 30 });
+        _host.FreeDisk = (1L << 30) + 2 * Page;
+        var third = _sessions.Open(FakeHost.Facts("c"));
+        var disk = await Assert.ThrowsAsync<StorageLimitException>(() =>
+            third.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
+        Assert.Contains("the target's disk would keep less than 1 GiB free", disk.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rebuilt_pages_images_count_against_the_session_and_a_refused_rebuild_leaves_nothing()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
+        var session = _sessions.Open(FakeHost.Facts("source"));
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
+        await ReceiveFinalAsync(session, [new PagemapEntry { Vaddr = 0x1000, NrPages = 5, CompatNrPages = 5, Flags = PagemapRun.Present }]);
+
+        var e = await Assert.ThrowsAsync<TransferRejectedException>(() => session.RestoreAsync(Rebuilding, CancellationToken.None));
+
+        Assert.Equal(TransferRejection.TooLarge, e.Reason);
+        Assert.Contains("cannot be rebuilt", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(session.WorkDirectory, "images", "final", "pages-1.img")));
+        Assert.DoesNotContain(_journal.Entries, entry => entry.StartsWith("criu restore", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0x5000UL, 2UL, 0x1000UL, 1UL, "starts below the end of the run before it")]
+    [InlineData(0x1000UL, 4UL, 0x3000UL, 1UL, "starts below the end of the run before it")]
+    [InlineData(0x1000UL, 0UL, 0x3000UL, 1UL, "is not pages of user memory")]
+    [InlineData(0x1001UL, 1UL, 0x3000UL, 1UL, "is not pages of user memory")]
+    [InlineData(0x1000UL, 1UL, 0x1FFFFFFFFFFF000UL, 2UL, "is not pages of user memory")]
+    public async Task A_pagemap_out_of_order_overlapping_or_outside_user_memory_is_refused_before_any_rebuild(
+        ulong firstAddress, ulong firstPages, ulong secondAddress, ulong secondPages, string problem)
+    {
+        var session = _sessions.Open(FakeHost.Facts("source"));
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 8, zeroPages: 0), CancellationToken.None);
+        await ReceiveFinalAsync(session,
+        [
+            new PagemapEntry { Vaddr = firstAddress, NrPages = firstPages, CompatNrPages = (uint)firstPages, Flags = PagemapRun.Present },
+            new PagemapEntry { Vaddr = secondAddress, NrPages = secondPages, CompatNrPages = (uint)secondPages, Flags = PagemapRun.Present },
+        ]);
+
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => session.RestoreAsync(Rebuilding, CancellationToken.None));
+
+        Assert.Contains(problem, e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(session.WorkDirectory, "images", "final", "pages-1.img")));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _sessions.DisposeAsync();
         _work.Dispose();
     }
 
+    private const int Page = PageSize.Bytes;
+    private const int RecordedRoot = 5224;
+
+    private static readonly RestoreOrder Rebuilding =
+        Final with { Rebuild = [new PagesRebuild(RecordedRoot, PagemapImage.FileName(RecordedRoot), "pages-1.img")] };
+
+    private TargetSessions Sessions(Func<TargetOptions, TargetOptions> configure)
+    {
+        var options = configure(new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10), MinFreeDiskBytes = 0 });
+        return new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance));
+    }
+
+    /// <summary>Stores <paramref name="pages"/> pages with content from <paramref name="firstPage"/> on, then zero pages after them, as one batch of task 1.</summary>
+    private static Task<SiftCounts> Stored(IPageSink sink, int pages, int zeroPages, int firstPage = 1)
+    {
+        ulong[] Addresses(int from, int count) => Enumerable.Range(from, count).Select(page => (ulong)page * Page).ToArray();
+        sink.Store(RecordedRoot, Addresses(firstPage, pages), new byte[pages * Page], Addresses(firstPage + pages, zeroPages));
+        return Task.FromResult(default(SiftCounts));
+    }
+
+    /// <summary>Receives the recorded tree as set "final", with a pagemap of <paramref name="runs"/> for its root task.</summary>
+    private static Task<TransferStats> ReceiveFinalAsync(TargetSession session, PagemapEntry[] runs) =>
+        session.ReceiveImagesAsync("final", "", (directory, _, _) =>
+        {
+            RecordedImages.CopyTo(RecordedImages.Tree, directory);
+            File.WriteAllBytes(Path.Combine(directory, PagemapImage.FileName(RecordedRoot)),
+                ImageWriter.Write(ImageMagic.Pagemap, [new PagemapHead { PagesId = 1 }, .. runs]));
+            return Task.FromResult(new TransferStats(1, 4096, 4096));
+        }, CancellationToken.None);
+
+    /// <summary>A session that received the images CRIU wrote for a real tree, as set "final".</summary>
     private async Task<TargetSession> ReceivedSessionAsync()
     {
         var session = _sessions.Open(FakeHost.Facts("source"));
         await session.ReceiveImagesAsync("final", "", (directory, _, _) =>
         {
-            Directory.CreateDirectory(directory);
+            RecordedImages.CopyTo(RecordedImages.Tree, directory);
             return Task.FromResult(new TransferStats(1, 4096, 4096));
         }, CancellationToken.None);
         return session;

@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
 namespace Migrate.Engine.Migration.Target;
 
-/// <summary>The target agent's open sessions.</summary>
+/// <summary>The target agent's open sessions, and the limits they share.</summary>
 public sealed class TargetSessions(TargetServices services) : IAsyncDisposable
 {
     // A finished session is kept this long so that a retried Commit or Abort
@@ -13,17 +14,32 @@ public sealed class TargetSessions(TargetServices services) : IAsyncDisposable
 
     private readonly ConcurrentDictionary<string, TargetSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _reportedInDoubt = new(StringComparer.Ordinal);
+    private readonly Lock _opening = new();
 
     public TargetOptions Options => services.Options;
 
     public TargetLimits Limits => new(services.Options.MaxChunkBytes, services.Options.MaxSessionBytes);
 
+    /// <summary>What all sessions store, and the free disk they leave.</summary>
+    public StorageAllowance Storage { get; } = new("the target's sessions together", services.Options.MaxTotalBytes,
+        freeDisk: () => services.Host.AvailableDiskBytes(services.Options.WorkDirectory), diskReserve: services.Options.MinFreeDiskBytes);
+
+    /// <summary>Opens a session, unless as many as the target allows are open (not committed or aborted).</summary>
     public TargetSession Open(HostFacts source)
     {
-        var id = SessionIds.NewId();
-        var session = new TargetSession(id, source, services);
-        _sessions[id] = session;
-        TargetLog.Opened(services.Logger, id, source.Hostname);
+        TargetSession session;
+        lock (_opening)
+        {
+            int open = _sessions.Values.Count(s => s.State is not (TargetSessionState.Resumed or TargetSessionState.Aborted));
+            if (open >= Options.MaxSessions)
+            {
+                throw new TransferRejectedException(TransferRejection.TooLarge,
+                    $"this target has {open} sessions open, as many as it allows; try again once one has ended");
+            }
+            session = new TargetSession(SessionIds.NewId(), source, services, Storage);
+            _sessions[session.Id] = session;
+        }
+        TargetLog.Opened(services.Logger, session.Id, source.Hostname);
         return session;
     }
 
