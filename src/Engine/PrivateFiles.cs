@@ -24,7 +24,20 @@ public static class PrivateFiles
                                                                   UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
 
     /// <summary>Creates <paramref name="path"/> and the directories above it that are missing, each 0700.</summary>
-    public static void CreateDirectory(string path) => Directory.CreateDirectory(path, DirectoryMode);
+    public static void CreateDirectory(string path)
+    {
+        // Directory.CreateDirectory(path, mode) gives the mode to the last directory only.
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            return;
+        }
+        if (Path.GetDirectoryName(full) is { } parent)
+        {
+            CreateDirectory(parent);
+        }
+        Directory.CreateDirectory(full, DirectoryMode);
+    }
 
     /// <summary>Creates a new file (O_EXCL: never through a link planted at its name), mode 0600.</summary>
     public static SafeFileHandle CreateNew(string path, FileAccess access = FileAccess.Write)

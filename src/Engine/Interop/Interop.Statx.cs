@@ -22,7 +22,7 @@ internal readonly record struct FileStatus(FileKind Kind, UnixFileMode Permissio
 
 internal static partial class Linux
 {
-    private const int AT_EMPTY_PATH = 0x1000;
+    internal const int AT_EMPTY_PATH = 0x1000;
     private const uint STATX_TYPE = 0x1;
     private const uint STATX_MODE = 0x2;
     private const uint STATX_UID = 0x8;

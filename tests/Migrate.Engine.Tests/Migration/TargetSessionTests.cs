@@ -8,6 +8,7 @@ using Migrate.Engine.Memory;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
 using Migrate.Engine.Tests.Images;
+using Wire = Migrate.Protocol;
 using Migrate.Engine.Tests.Migration.Fakes;
 
 namespace Migrate.Engine.Tests.Migration;
@@ -381,10 +382,50 @@ public sealed class TargetSessionTests : IAsyncDisposable
         Assert.False(File.Exists(Path.Combine(session.WorkDirectory, "images", "final", "pages-1.img")));
     }
 
+    [Fact]
+    public async Task Everything_a_session_stores_is_private_to_the_agent_s_user_whatever_the_umask()
+    {
+        var session = _sessions.Open(FakeHost.Facts("source"));
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
+        await session.ReceivePagesAsync(new PageRound(1, ImageChain: true), (sink, _) => Stored(sink, pages: 2, zeroPages: 1), CancellationToken.None);
+        using var recorded = new TempDirectory();
+        RecordedImages.CopyTo(RecordedImages.Tree, recorded.Path);
+        File.WriteAllBytes(Path.Combine(recorded.Path, PagemapImage.FileName(RecordedRoot)), ImageWriter.Write(ImageMagic.Pagemap,
+            [new PagemapHead { PagesId = 1 }, new PagemapEntry { Vaddr = 0x1000, NrPages = 5, CompatNrPages = 5, Flags = PagemapRun.Present }]));
+        await session.ReceiveImagesAsync("final", "", (directory, limits, token) =>
+            ImageSetReceiver.ReceiveAsync(Upload(recorded.Path), directory, limits, token), CancellationToken.None);
+        await session.RestoreAsync(Rebuilding, CancellationToken.None);
+
+        var entries = Directory.GetFileSystemEntries(session.WorkDirectory, "*", SearchOption.AllDirectories)
+            .Where(path => new FileInfo(path).LinkTarget is null).ToList();
+        Assert.Contains(entries, path => path.EndsWith("pages.store", StringComparison.Ordinal));
+        Assert.Contains(entries, path => path.EndsWith(Path.Combine("pre-1", "pages-1.img"), StringComparison.Ordinal));
+        Assert.Contains(entries, path => path.EndsWith(Path.Combine("final", "pages-1.img"), StringComparison.Ordinal));
+        Assert.Equal(PrivateFiles.DirectoryMode, File.GetUnixFileMode(session.WorkDirectory));
+        Assert.All(entries, path => Assert.True(
+            File.GetUnixFileMode(path) == (Directory.Exists(path) ? PrivateFiles.DirectoryMode : PrivateFiles.FileMode),
+            $"{path} is {File.GetUnixFileMode(path)}"));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _sessions.DisposeAsync();
         _work.Dispose();
+    }
+
+    /// <summary>A directory's files as an image stream: one chunk each, then the manifest.</summary>
+    private static async IAsyncEnumerable<Wire.ImageStreamMessage> Upload(string directory)
+    {
+        var end = new Wire.ImageSetEnd();
+        foreach (var file in Directory.GetFiles(directory))
+        {
+            var bytes = await File.ReadAllBytesAsync(file);
+            using var frame = FrameCodec.Encode(bytes);
+            yield return new Wire.ImageStreamMessage { Chunk = new Wire.ImageChunk { File = Path.GetFileName(file), Offset = 0, Frame = frame.Frame } };
+            end.Files.Add(new Wire.ImageFile { Name = Path.GetFileName(file), Size = (ulong)bytes.Length });
+            end.TotalBytes += (ulong)bytes.Length;
+        }
+        yield return new Wire.ImageStreamMessage { End = end };
     }
 
     private const int Page = PageSize.Bytes;
