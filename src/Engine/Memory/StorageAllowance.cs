@@ -106,10 +106,14 @@ public sealed class StorageAllowance
             _freeAtCheck = _freeDisk();
             _chargedSinceCheck = 0;
         }
-        if (_freeAtCheck - _chargedSinceCheck - bytes < _diskReserve)
+        long usable = _freeAtCheck - _chargedSinceCheck - _diskReserve;
+        if (bytes > usable)
         {
+            // What the operator can act on: the room left for data, the reserve it excludes, the write refused.
             throw new StorageLimitException(
-                $"the target's disk would keep less than {Describe(_diskReserve)} free ({Describe(Math.Max(0, _freeAtCheck - _chargedSinceCheck))} free, {Describe(bytes)} to write)");
+                $"the target's disk has {Describe(Math.Max(0, usable))} free" +
+                (_diskReserve > 0 ? $" beyond the {Describe(_diskReserve)} it keeps" : "") +
+                $", too little to write {Describe(bytes)}");
         }
     }
 
@@ -117,6 +121,7 @@ public sealed class StorageAllowance
     {
         >= 1L << 30 when bytes % (1L << 30) == 0 => string.Create(CultureInfo.InvariantCulture, $"{bytes >> 30} GiB"),
         >= 1L << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 20):0.#} MiB"),
+        >= 1L << 10 when bytes % (1L << 10) == 0 => string.Create(CultureInfo.InvariantCulture, $"{bytes >> 10} KiB"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes} bytes"),
     };
 }

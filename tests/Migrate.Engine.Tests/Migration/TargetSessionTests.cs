@@ -340,7 +340,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
         var third = _sessions.Open(FakeHost.Facts("c"));
         var disk = await Assert.ThrowsAsync<StorageLimitException>(() =>
             third.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
-        Assert.Contains("the target's disk would keep less than 1 GiB free", disk.Message, StringComparison.Ordinal);
+        Assert.Contains("the target's disk has 8 KiB free beyond the 1 GiB it keeps, too little to write 16 KiB", disk.Message, StringComparison.Ordinal);
     }
 
     [Fact]
