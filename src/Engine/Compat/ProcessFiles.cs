@@ -44,9 +44,9 @@ public static class ProcessFiles
     /// On the target: every file is there, the same; the first that is not is
     /// named. The answer is pass or fail with the source's own path: nothing of
     /// what the target's file is like (its size, its time) goes back. Each path
-    /// is opened as a location only, without following a link at it, and only
-    /// a regular file is ever opened for reading: a FIFO would block, a device
-    /// node's driver would run. At most <paramref name="maxHashBytes"/> are hashed.
+    /// is opened as a location only (O_PATH), without following a link at it,
+    /// and compared by statx; only a regular file is ever opened for reading, to
+    /// hash it. At most <paramref name="maxHashBytes"/> are hashed.
     /// </summary>
     public static CheckResult Verify(IEnumerable<FileFact> facts, long maxHashBytes, CancellationToken cancellationToken)
     {
@@ -78,13 +78,14 @@ public static class ProcessFiles
             return $"{fact.Path} is missing on the target";
         }
         var status = Linux.Stat(location);
+        if (status.Kind == FileKind.SymbolicLink)
+        {
+            // The source names files as the kernel resolved them (/proc/PID/maps, fd links): never a link.
+            return $"{fact.Path} is a symbolic link on the target";
+        }
         if (fact.Directory)
         {
             return status.Kind == FileKind.Directory ? null : $"{fact.Path} is not a directory on the target";
-        }
-        if (status.Kind != FileKind.Regular)
-        {
-            return $"{fact.Path} is not a regular file on the target";
         }
         if (fact.Writable)
         {
@@ -102,6 +103,11 @@ public static class ProcessFiles
         if (fact.ContentHash.IsEmpty)
         {
             return null;
+        }
+        if (status.Kind != FileKind.Regular)
+        {
+            // Only a regular file is ever read: a FIFO would block, a device node's driver would run.
+            return $"{fact.Path} is not a regular file on the target";
         }
         hashAllowance -= status.Size;
         if (hashAllowance < 0)

@@ -65,9 +65,12 @@ public sealed class ProcessChecksTests : IDisposable
     {
         var fifo = _directory.Combine("fifo");
         Run("mkfifo", fifo);
+        File.SetLastWriteTimeUtc(fifo, SomeTime);
 
-        // Opened for reading, a FIFO without a writer blocks for ever; the check must not.
-        var check = await Task.Run(() => Verify([Fact(fifo, size: 0, mtimeNs: 0, hashed: true)])).WaitAsync(TimeSpan.FromSeconds(30));
+        // Opened for reading, a FIFO without a writer blocks for ever; the check must not. Its size and
+        // time match, so only the refusal to open it stands between the check and the hash.
+        var check = await Task.Run(() => Verify([Fact(fifo, size: 0, mtimeNs: NanosecondsOf(SomeTime), hashed: true)]))
+            .WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Equal($"{fifo} is not a regular file on the target", check.Detail);
@@ -79,11 +82,28 @@ public sealed class ProcessChecksTests : IDisposable
         // /dev/zero's numbers (Documentation/admin-guide/devices.txt), at a path the check accepts.
         var device = _directory.Combine("zero");
         Run("mknod", device, "c", "1", "5");
+        File.SetLastWriteTimeUtc(device, SomeTime);
 
-        var check = Verify([Fact(device, size: 0, mtimeNs: 0, hashed: true)]);
+        // Read, /dev/zero's driver would answer zeros for ever; its size and time match.
+        var check = Verify([Fact(device, size: 0, mtimeNs: NanosecondsOf(SomeTime), hashed: true)]);
 
         Assert.Equal(CheckVerdict.Fail, check.Verdict);
         Assert.Equal($"{device} is not a regular file on the target", check.Detail);
+    }
+
+    [Fact]
+    public async Task A_fifo_the_process_holds_is_compared_by_size_and_time_without_being_opened()
+    {
+        // CRIU reopens a named FIFO by its path at restore (criu/fifo.c): it must be there, but is never read.
+        var fifo = _directory.Combine("fifo");
+        Run("mkfifo", fifo);
+        File.SetLastWriteTimeUtc(fifo, SomeTime);
+
+        var same = await Task.Run(() => Verify([Fact(fifo, size: 0, mtimeNs: NanosecondsOf(SomeTime))])).WaitAsync(TimeSpan.FromSeconds(30));
+        var other = Verify([Fact(fifo, size: 0, mtimeNs: NanosecondsOf(SomeTime) + 1000)]);
+
+        Assert.Equal(CheckVerdict.Pass, same.Verdict);
+        Assert.Equal($"{fifo} has another modification time on the target", other.Detail);
     }
 
     [Fact]
@@ -98,7 +118,7 @@ public sealed class ProcessChecksTests : IDisposable
         var check = Verify([Fact(link, (ulong)info.Length, NanosecondsOf(info.LastWriteTimeUtc))]);
 
         Assert.Equal(CheckVerdict.Fail, check.Verdict);
-        Assert.Equal($"{link} is not a regular file on the target", check.Detail);
+        Assert.Equal($"{link} is a symbolic link on the target", check.Detail);
     }
 
     [Fact]
@@ -171,6 +191,8 @@ public sealed class ProcessChecksTests : IDisposable
     }
 
     public void Dispose() => _directory.Dispose();
+
+    private static readonly DateTime SomeTime = new(2021, 3, 4, 5, 6, 7, DateTimeKind.Utc);
 
     private static CheckResult Verify(IReadOnlyList<FileFact> files) => ProcessFiles.Verify(files, 1L << 32, CancellationToken.None);
 
