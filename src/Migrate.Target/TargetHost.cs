@@ -100,7 +100,9 @@ internal static class TargetHost
         var app = builder.Build();
         try
         {
-            TargetWorkDirectory.Prepare(targetOptions, app.Services.GetRequiredService<ILogger<TargetSessions>>());
+            var logger = app.Services.GetRequiredService<ILogger<TargetSessions>>();
+            TargetWorkDirectory.Prepare(targetOptions, logger);
+            AgentLog.PolicyInEffect(logger, targetOptions.Policy);
         }
         catch (Exception e) when (e is WorkDirectoryException or IOException or UnauthorizedAccessException)
         {
