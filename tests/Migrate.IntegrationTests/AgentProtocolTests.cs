@@ -118,6 +118,58 @@ public sealed class AgentProtocolTests : IAsyncLifetime
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
 
+    [Fact]
+    public async Task Preflight_fails_a_fifo_and_a_device_at_once_without_opening_them()
+    {
+        using var directory = new TempDirectory("preflight");
+        var fifo = directory.Combine("fifo");
+        var device = directory.Combine("zero");
+        Assert.Equal(0, (await ChildProcess.RunAsync("mkfifo", [fifo], TimeSpan.FromSeconds(30))).ExitCode);
+        Assert.Equal(0, (await ChildProcess.RunAsync("mknod", [device, "c", "1", "5"], TimeSpan.FromSeconds(30))).ExitCode);
+        // Their size and time match what the source sends: only the refusal to open them stands before the hash.
+        var when = new DateTime(2021, 3, 4, 5, 6, 7, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(fifo, when);
+        File.SetLastWriteTimeUtc(device, when);
+        var session = await OpenSessionAsync();
+
+        var checks = new List<Migrate.Protocol.CheckResult>();
+        foreach (var path in new[] { fifo, device })
+        {
+            var request = new PreflightRequest { SessionId = session };
+            // Hashed like an executable: the target would have to read it.
+            request.Files.Add(new FileFact
+            {
+                Path = path,
+                MtimeNs = (when - DateTime.UnixEpoch).Ticks * 100,
+                ContentHash = Google.Protobuf.ByteString.CopyFrom(new byte[16]),
+            });
+            var reply = await _client.PreflightAsync(request, _auth, deadline: DateTime.UtcNow.AddSeconds(60));
+            checks.Add(reply.Checks.Single(check => check.Name == "files"));
+        }
+
+        Assert.All(checks, check => Assert.Equal(Migrate.Protocol.CheckResult.Types.Verdict.Fail, check.Verdict));
+        Assert.Equal($"{fifo} is not a regular file on the target", checks[0].Detail);
+        Assert.Equal($"{device} is not a regular file on the target", checks[1].Detail);
+    }
+
+    [Fact]
+    public async Task No_more_sessions_open_than_the_agent_allows()
+    {
+        await using var target = await TargetAgent.StartAsync(arguments: ["--max-sessions", "2"]);
+        using var channel = GrpcChannel.ForAddress($"http://{target.Address}");
+        var client = new MigrationTarget.MigrationTargetClient(channel);
+        var auth = new Metadata { { "authorization", "Bearer " + (await File.ReadAllTextAsync(target.TokenFile)).Trim() } };
+        var handshake = new HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = new HostFacts() };
+        var first = await client.HandshakeAsync(handshake, auth);
+        await client.HandshakeAsync(handshake, auth);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => client.HandshakeAsync(handshake, auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        await client.AbortAsync(new AbortRequest { SessionId = first.SessionId, Reason = "test" }, auth);
+        await client.HandshakeAsync(handshake, auth);
+    }
+
     private async Task<string> OpenSessionAsync() =>
         (await _client.HandshakeAsync(new HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = new HostFacts() }, _auth)).SessionId;
 
