@@ -20,8 +20,12 @@ public static class PrivateFiles
     /// stats files 0644 (CR_FD_PERM, criu/include/crtools.h). A restored process
     /// gets its own umask back from its images (criu/files.c).
     /// </summary>
-    public static void RestrictUmask() => Interop.Linux.SetUmask(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
-                                                                  UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+    public static void RestrictUmask()
+    {
+        // umask(2) cannot fail; what it returns is the mask before, which nothing here restores.
+        _ = Linux.Interop.Umask((uint)(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+                                       UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute));
+    }
 
     /// <summary>Creates <paramref name="path"/> and the directories above it that are missing, each 0700.</summary>
     public static void CreateDirectory(string path)

@@ -50,9 +50,9 @@ internal sealed class MigrationOptionSet
     };
     private readonly Option<string> _precopy = new Option<string>("--precopy")
     {
-        Description = "How to find memory that changed during pre-copy: auto (soft-dirty when the kernel has it, else content-hash), soft-dirty, content-hash or off",
+        Description = "How to find memory that changed during pre-copy: auto (soft-dirty where the kernel has it, else write-protect where it has that, else content-hash), write-protect, soft-dirty, content-hash or off",
         DefaultValueFactory = _ => "auto",
-    }.AcceptOnlyFromAmong("auto", "soft-dirty", "content-hash", "off");
+    }.AcceptOnlyFromAmong("auto", "write-protect", "soft-dirty", "content-hash", "off");
     private readonly Option<int> _maxRounds = new("--max-rounds")
     {
         Description = "Most pre-copy rounds before the final freeze",
@@ -105,6 +105,7 @@ internal sealed class MigrationOptionSet
             Precopy = parse.GetValue(_precopy) switch
             {
                 "soft-dirty" => PrecopyChoice.SoftDirty,
+                "write-protect" => PrecopyChoice.WriteProtect,
                 "content-hash" => PrecopyChoice.ContentHash,
                 "off" => PrecopyChoice.Off,
                 _ => PrecopyChoice.Auto,

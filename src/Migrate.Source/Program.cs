@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Migrate.Common;
 using Migrate.Source;
 using Migrate.Source.Commands;
 
@@ -9,6 +10,7 @@ root.Subcommands.Add(new CheckCommand().Build());
 root.Subcommands.Add(new EvacuateCommand(interrupts).Build());
 root.Subcommands.Add(SessionCommands.Commit());
 root.Subcommands.Add(SessionCommands.Abort());
+VersionOptionAction.Install(root, "migrate");
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration.Source;
 using Spectre.Console;
@@ -20,8 +21,7 @@ internal static class ProgressDisplay
         {
             return await work(null);
         }
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        if (!console.Profile.Capabilities.Interactive || Console.IsErrorRedirected)
+        if (InteractiveErrorConsole() is not { } console)
         {
             return await work(new LineProgress());
         }
@@ -33,9 +33,20 @@ internal static class ProgressDisplay
         });
     }
 
-    internal static string Describe(MigrationProgress update) => update.Stage switch
+    /// <summary>Standard error as a console for live displays, or null when it is not a terminal.</summary>
+    internal static IAnsiConsole? InteractiveErrorConsole()
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return console.Profile.Capabilities.Interactive && !Console.IsErrorRedirected ? console : null;
+    }
+
+    /// <summary>One line for the current stage.</summary>
+    /// <param name="update">The latest progress report.</param>
+    /// <param name="left">The estimated time the current pre-copy round has left, if known.</param>
+    internal static string Describe(MigrationProgress update, TimeSpan? left = null) => update.Stage switch
     {
         MigrationStage.Preflight => "pre-flight checks",
+        MigrationStage.Precopy when update.Scan is { PagesTotal: > 0 } scan => Describe(scan, left),
         MigrationStage.Precopy when update.BytesDone > 0 => $"pre-copy: {Units.Bytes(update.BytesDone)} sent this round",
         MigrationStage.Precopy => "pre-copy: copying memory while the process runs",
         MigrationStage.Dumping => "freezing and dumping with CRIU",
@@ -49,6 +60,14 @@ internal static class ProgressDisplay
         MigrationStage.RollingBack => "rolling back: CRIU resumes the process on the source",
         _ => update.Stage.ToString(),
     };
+
+    /// <summary>"pre-copy round 2: 1.20 GiB of 2.00 GiB (314572 of 524288 pages, 60%), 12.0 MiB sent, about 8 s left".</summary>
+    internal static string Describe(RoundProgress scan, TimeSpan? left)
+    {
+        var eta = left is { } time ? $", about {Units.Duration(time)} left" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"pre-copy round {scan.Round}: {Units.Bytes(scan.PagesDone * PageSize.Bytes)} of {Units.Bytes(scan.PagesTotal * PageSize.Bytes)} ({scan.PagesDone} of {scan.PagesTotal} pages, {scan.Fraction:0%}), {Units.Bytes(scan.BytesSent)} sent{eta}");
+    }
 
     internal static string Describe(RoundStats round) => string.Create(CultureInfo.InvariantCulture,
         $"round {round.Round}: {round.DirtyPages} dirty pages of {round.PagesScanned} scanned, {round.SentPages} sent, {round.ZeroPages} zero, " +
@@ -80,6 +99,7 @@ internal static class ProgressDisplay
     {
         private readonly Lock _lock = new();
         private readonly List<RoundStats> _rounds = [];
+        private readonly RoundClock _clock = new(TimeProvider.System);
         private string _status = "pre-flight checks";
         private long _lastRefresh;
 
@@ -95,7 +115,7 @@ internal static class ProgressDisplay
                 }
                 else
                 {
-                    _status = Describe(value);
+                    _status = Describe(value, _clock.Left(value.Scan));
                 }
                 // Byte counts arrive per batch; a few redraws a second are enough.
                 long now = Environment.TickCount64;

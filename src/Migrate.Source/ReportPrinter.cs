@@ -74,6 +74,7 @@ internal static class ReportPrinter
     {
         PrecopyMode.ContentHash => "content-hash",
         PrecopyMode.SoftDirty => "soft-dirty",
+        PrecopyMode.WriteProtect => "write-protect",
         _ => "off",
     };
 

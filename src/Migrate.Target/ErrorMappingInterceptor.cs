@@ -39,7 +39,14 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
 
     private RpcException Refuse(ServerCallContext context, Status status, Exception e)
     {
-        LogRefused(logger, context.Method, status.StatusCode, status.Detail);
+        if (CallSession.Of(context) is { } session)
+        {
+            LogSessionRefused(logger, session, context.Method, status.StatusCode, status.Detail);
+        }
+        else
+        {
+            LogRefused(logger, context.Method, status.StatusCode, status.Detail);
+        }
         var trailers = new Metadata();
         if (e is CheckFailedException failed)
         {
@@ -70,4 +77,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} refused with {Code}: {Detail}")]
     private static partial void LogRefused(ILogger logger, string method, StatusCode code, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {Method} refused with {Code}: {Detail}")]
+    private static partial void LogSessionRefused(ILogger logger, string sessionId, string method, StatusCode code, string detail);
 }

@@ -15,12 +15,12 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
 {
     public override Task<HandshakeReply> Handshake(HandshakeRequest request, ServerCallContext context)
     {
-        if (request.ProtocolVersion != WireProtocol.Version)
+        if (ProtocolVersions.Refusal("target", "source", request.ProtocolVersion, request.Source?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this target speaks protocol {WireProtocol.Version}, the source {request.ProtocolVersion}: install the same migrate version on both hosts"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
         var session = sessions.Open(WireMapping.FromWire(request.Source));
+        CallSession.Bind(context, session.Id);
         return Task.FromResult(new HandshakeReply
         {
             ProtocolVersion = WireProtocol.Version,
@@ -32,7 +32,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
 
     public override async Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context)
     {
-        var checks = await sessions.Get(request.SessionId).PreflightAsync(WireMapping.FromWire(request), context.CancellationToken);
+        var checks = await sessions.Get(CallSession.Bind(context, request.SessionId)).PreflightAsync(WireMapping.FromWire(request), context.CancellationToken);
         var reply = new PreflightReply();
         reply.Checks.AddRange(checks.Select(WireMapping.ToWire));
         return reply;
@@ -46,7 +46,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
             throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(begin.SessionId);
+        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
         var round = new Engine.Memory.PageRound((int)Math.Min(begin.Round, int.MaxValue), begin.ImageChain);
         return await session.ReceivePagesAsync(round, (store, t) => PageStreamReceiver.ReceiveAsync(Rest(requestStream, t), store, t), token);
     }
@@ -59,26 +59,26 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
             throw new TransferRejectedException(TransferRejection.Malformed, "an image stream must open with ImageSetBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(begin.SessionId);
+        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
         var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent,
             (directory, limits, t) => ImageSetReceiver.ReceiveAsync(Rest(requestStream, t), directory, limits, t), token);
         return new ImageStreamSummary { Files = (uint)stats.Files, BytesRaw = (ulong)stats.BytesRaw, BytesOnWire = (ulong)stats.BytesOnWire };
     }
 
     public override async Task<RestoreReply> Restore(RestoreRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(request.SessionId).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
 
     public override async Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(request.SessionId).CommitAsync(context.CancellationToken));
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).CommitAsync(context.CancellationToken));
 
     public override async Task<AbortReply> Abort(AbortRequest request, ServerCallContext context)
     {
-        int killed = await sessions.Get(request.SessionId).AbortAsync(request.Reason, context.CancellationToken);
+        int killed = await sessions.Get(CallSession.Bind(context, request.SessionId)).AbortAsync(request.Reason, context.CancellationToken);
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
     public override async Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(request.SessionId).AwaitPagesAsync(context.CancellationToken));
+        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).AwaitPagesAsync(context.CancellationToken));
 
     private static async IAsyncEnumerable<T> Rest<T>(
         IAsyncStreamReader<T> stream, [EnumeratorCancellation] CancellationToken cancellationToken)

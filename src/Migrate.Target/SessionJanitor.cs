@@ -1,4 +1,4 @@
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 
 namespace Migrate.Target;

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
 
@@ -27,6 +27,8 @@ internal static class TargetHost
             address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
             RequireOwnProc();
             token = TokenFile.LoadOrCreate(options.TokenFile);
+            // Images hold the memory of the processes they came from: root's alone (an existing directory keeps its mode).
+            Directory.CreateDirectory(options.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
@@ -47,14 +49,12 @@ internal static class TargetHost
             // The host's defaults watch the content root (the current directory)
             // recursively for configuration changes: from / that is every directory
             // on the machine, and CRIU's writes under the work directory wake the
-            // watcher during the freeze. The agent reads no configuration files.
+            // watcher during the freeze. The host reads no configuration files; the
+            // agent's own (TargetConfigFile) is read once, before this.
             ContentRootPath = AppContext.BaseDirectory,
             Args = ["--hostBuilder:reloadConfigOnChange=false"],
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        TargetLogging.Configure(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
@@ -85,17 +85,20 @@ internal static class TargetHost
             MaxSessions = options.Limits.MaxSessions,
             Policy = options.Policy,
         };
+        builder.Services.AddSingleton(targetOptions);
         builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
             criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
             services.GetRequiredService<ILogger<TargetSessions>>())));
         builder.Services.AddHostedService<SessionJanitor>();
-        builder.Services.AddGrpc(grpc =>
-        {
-            // Interceptors run in order: authenticate before anything else.
-            grpc.Interceptors.Add<TokenAuthInterceptor>(token);
-            grpc.Interceptors.Add<ErrorMappingInterceptor>();
-            grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes;
-        });
+        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes)
+            .AddServiceOptions<MigrationTargetService>(service =>
+            {
+                // Interceptors run in order: authenticate before anything else.
+                // The health service has neither: it answers anyone.
+                service.Interceptors.Add<TokenAuthInterceptor>(token);
+                service.Interceptors.Add<ErrorMappingInterceptor>();
+            });
+        TargetHealth.AddTo(builder.Services);
 
         var app = builder.Build();
         try
@@ -110,6 +113,7 @@ internal static class TargetHost
             return ExitCodes.Usage;
         }
         app.MapGrpcService<MigrationTargetService>();
+        TargetHealth.MapTo(app);
         await app.StartAsync(cancellationToken);
         foreach (var bound in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
         {
@@ -136,7 +140,7 @@ internal static class TargetHost
     /// </summary>
     private static void RequireOwnProc()
     {
-        var self = new FileInfo("/proc/self").LinkTarget;
+        var self = ProcFs.Self();
         if (self != Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))
         {
             throw new InvalidOperationException(

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Benchmarks;

@@ -1,5 +1,6 @@
 using System.IO.Hashing;
 using BenchmarkDotNet.Attributes;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Benchmarks;

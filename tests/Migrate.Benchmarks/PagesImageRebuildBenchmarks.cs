@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Benchmarks;

@@ -50,6 +50,16 @@ public sealed class AgentProtocolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_source_of_another_protocol_is_refused_with_both_versions_named()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.HandshakeAsync(
+            new HandshakeRequest { ProtocolVersion = 99, Source = new HostFacts { MigrateVersion = "9.9.9+git1.abc" } }, _auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Matches(@"^this target speaks protocol 1 \(migrate 0\.\d+\.\d+\+git\d+\.[0-9a-f]{12}(\.dirty)?\), the source protocol 99 \(migrate 9\.9\.9\+git1\.abc\): install the same migrate version on both hosts$", e.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_path_traversal_is_refused_as_invalid_and_writes_nothing()
     {
         var session = await OpenSessionAsync();

@@ -19,18 +19,52 @@ public sealed class PrecopyTests(Workloads workloads)
         await using var target = await TargetAgent.StartAsync();
         using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: 64, hotMiB: 8, rateMiBPerSecond: 50);
 
-        var result = await Migrate(target, dirtier.Pid);
+        var result = await Migrate(target, dirtier.Pid, "--precopy", "content-hash");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var report = result.Report!.Value;
         var precopy = report.GetProperty("precopy");
         Assert.Equal("contentHash", precopy.GetProperty("mode").GetString());
-        Assert.Contains("soft-dirty", precopy.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal("--precopy content-hash", precopy.GetProperty("reason").GetString());
         Assert.True(report.GetProperty("rounds").GetArrayLength() >= 1);
         Assert.Equal(64L << 20, report.GetProperty("rounds")[0].GetProperty("bytesRaw").GetInt64(), 1L << 20);
         Assert.Equal("lazy", report.GetProperty("restore").GetString());
         var timeline = report.GetProperty("timeline");
         Assert.True(timeline.GetProperty("lastPage").GetDouble() >= timeline.GetProperty("resume").GetDouble());
+        Assert.NotNull(target.FindProcess(dirtier.Pid));
+        await dirtier.VerifyEveryPageAsync();
+    }
+
+    [Fact]
+    public async Task Auto_picks_write_protect_here_and_the_freeze_moves_only_what_changed_since_the_last_round()
+    {
+        const int SizeMiB = 256;
+        await using var target = await TargetAgent.StartAsync();
+        using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: SizeMiB, hotMiB: 4, rateMiBPerSecond: 20);
+
+        var result = await Migrate(target, dirtier.Pid);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var report = result.Report!.Value;
+        var precopy = report.GetProperty("precopy");
+        Assert.Equal("writeProtect", precopy.GetProperty("mode").GetString());
+        Assert.Contains("userfaultfd write-protect", precopy.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var rounds = report.GetProperty("rounds");
+        // The first round reads everything; the later ones only the pages written since.
+        Assert.Equal((long)SizeMiB << 20, rounds[0].GetProperty("bytesRaw").GetInt64(), 2L << 20);
+        if (rounds.GetArrayLength() > 1)
+        {
+            Assert.True(rounds[1].GetProperty("pagesScanned").GetInt64() < SizeMiB * 256 / 4, rounds[1].ToString());
+        }
+        var final = report.GetProperty("final");
+        long dirtyBytes = final.GetProperty("pagesSent").GetInt64() * 4096;
+        long read = final.GetProperty("bytesRead").GetInt64();
+        long written = final.GetProperty("bytesWritten").GetInt64();
+        // CRIU's images besides memory: a few hundred KiB for this process.
+        const long OtherImages = 1L << 20;
+        Assert.True(dirtyBytes < (SizeMiB << 20) / 8, $"{dirtyBytes} dirty bytes dumped while frozen");
+        Assert.True(read <= dirtyBytes + OtherImages, $"{read} bytes read while frozen, {dirtyBytes} dirty");
+        Assert.True(written <= 2 * dirtyBytes + OtherImages, $"{written} bytes written on the target while frozen, {dirtyBytes} dirty");
         Assert.NotNull(target.FindProcess(dirtier.Pid));
         await dirtier.VerifyEveryPageAsync();
     }

@@ -23,11 +23,12 @@
  * STATUS_FILE is rewritten in place (pwrite at offset 0, one fixed-width line)
  * about every 50 ms:
  *
- *   pages=N writes=N passes=N verify=ok gaps=N max_gap_us=N last_gap_us=N pid=P
- *   pages=N writes=N passes=N verify=BAD page=N gaps=N max_gap_us=N last_gap_us=N pid=P
+ *   pages=N writes=N passes=N verify=ok gaps=N max_gap_us=N last_gap_us=N base=0x... pid=P
+ *   pages=N writes=N passes=N verify=BAD page=N gaps=N max_gap_us=N last_gap_us=N base=0x... pid=P
  *
  * writes counts pages rewritten; passes counts completed verifications of the
- * whole buffer; gaps counts heartbeat gaps longer than 5 ms.
+ * whole buffer; gaps counts heartbeat gaps longer than 5 ms; base is the
+ * buffer's address (the hot set is its first HOT_MIB).
  *
  * It detaches from its parent's session and standard streams and closes any
  * other inherited descriptor first, so CRIU can dump it without --shell-job
@@ -227,9 +228,9 @@ int main(int argc, char **argv)
 			else
 				snprintf(verdict, sizeof(verdict), "verify=BAD page=%lld", bad_page);
 			int n = snprintf(text, sizeof(text),
-					 "pages=%zu writes=%llu passes=%llu %s gaps=%llu max_gap_us=%lld last_gap_us=%lld pid=%d",
+					 "pages=%zu writes=%llu passes=%llu %s gaps=%llu max_gap_us=%lld last_gap_us=%lld base=%p pid=%d",
 					 pages, writes, passes, verdict, (unsigned long long)hb_gaps,
-					 (long long)hb_max_gap, (long long)hb_last_gap, getpid());
+					 (long long)hb_max_gap, (long long)hb_last_gap, (void *)buffer, getpid());
 			char line[LINE_LEN];
 			if (n > LINE_LEN - 1)
 				n = LINE_LEN - 1;

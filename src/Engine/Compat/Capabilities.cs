@@ -1,4 +1,4 @@
-using System.Globalization;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -24,14 +24,15 @@ public static class Capabilities
     ];
 
     /// <summary>The capabilities root can hold on this host.</summary>
-    public static ulong BoundingSet() => Read(Environment.ProcessId, "CapBnd") ?? ulong.MaxValue;
+    public static ulong BoundingSet() => ProcFs.Status.Read(Environment.ProcessId)?.CapBnd ?? ulong.MaxValue;
 
     /// <summary>Fails when a task holds a capability the target's root cannot grant.</summary>
     public static CheckResult Compare(IEnumerable<int> pids, ulong targetBoundingSet)
     {
         foreach (var pid in pids)
         {
-            ulong held = (Read(pid, "CapPrm") ?? 0) | (Read(pid, "CapEff") ?? 0) | (Read(pid, "CapInh") ?? 0);
+            var status = ProcFs.Status.Read(pid);
+            ulong held = (status?.CapPrm ?? 0) | (status?.CapEff ?? 0) | (status?.CapInh ?? 0);
             ulong missing = held & ~targetBoundingSet;
             if (missing != 0)
             {
@@ -81,19 +82,5 @@ public static class Capabilities
             set |= 1UL << bit;
         }
         return set;
-    }
-
-    // /proc/PID/status: "CapPrm:\t000001ffffffffff", hexadecimal (proc(5)).
-    private static ulong? Read(int pid, string field)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-            return line is null ? null : ulong.Parse(line[(field.Length + 1)..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
-        }
     }
 }

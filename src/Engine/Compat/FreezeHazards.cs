@@ -1,8 +1,7 @@
 using System.Buffers.Binary;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
-using Migrate.Engine.Interop;
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -38,7 +37,7 @@ public static class FreezeHazards
         foreach (var task in ProcessTreeImage.Read(imagesDirectory))
         {
             int pid = checked((int)task.Pid);
-            var areas = MemoryMap.Read(pid);
+            var areas = ProcFs.Maps.Read(pid);
             var uprobes = areas.FirstOrDefault(area => area.Path == UprobeSites.AreaName);
             var vdso = areas.FirstOrDefault(area => area.Path == "[vdso]");
             foreach (var tid in task.Threads.Select(t => checked((int)t)))
@@ -94,8 +93,7 @@ public static class FreezeHazards
         ulong from = sp & ~7UL;
         int length = (int)Math.Min(stack.End - from, StackWindow);
         var buffer = new byte[length];
-        Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)from, Length = (nuint)length }];
-        long read = Linux.ReadProcessMemory(pid, remote, buffer);
+        long read = ProcessMemory.Read(pid, from, buffer);
         for (int offset = 0; offset + 8 <= read; offset += 8)
         {
             ulong word = BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(offset));

@@ -25,6 +25,9 @@ public sealed record HostFacts
 
     /// <summary>Free memory (MemAvailable), for placing processes.</summary>
     public ulong MemoryAvailableBytes { get; init; }
+
+    /// <summary>The agent's build (BuildInfo.Version), so that a refusal can name both; empty from builds that predate it.</summary>
+    public string MigrateVersion { get; init; } = "";
 }
 
 /// <summary>

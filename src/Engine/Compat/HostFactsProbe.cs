@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -25,11 +25,12 @@ public static class HostFactsProbe
             Vdso = VdsoLayouts.ReadOwn(),
             UprobesSupported = File.Exists("/sys/kernel/tracing/uprobe_events"),
             CapabilityBoundingSet = Capabilities.BoundingSet(),
-            MemoryAvailableBytes = MemoryAvailable(),
+            MemoryAvailableBytes = ProcFs.MemoryAvailableBytes(),
+            MigrateVersion = BuildInfo.Version,
         };
     }
 
-    public static string KernelRelease() => File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+    public static string KernelRelease() => ProcFs.KernelRelease();
 
     /// <summary>The architecture as uname -m names it.</summary>
     public static string Architecture() => RuntimeInformation.OSArchitecture switch
@@ -38,11 +39,4 @@ public static class HostFactsProbe
         System.Runtime.InteropServices.Architecture.Arm64 => "aarch64",
         var other => other.ToString().ToLowerInvariant(),
     };
-
-    // /proc/meminfo: "MemAvailable:   24307524 kB" (proc(5)).
-    private static ulong MemoryAvailable()
-    {
-        var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal));
-        return line is null ? 0 : ulong.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-    }
 }

@@ -1,3 +1,4 @@
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -20,7 +21,7 @@ public static class PidCheck
             {
                 return Checks.Fail(CheckName, $"PID {pid} cannot be restored", "check the source's report");
             }
-            if (Directory.Exists($"/proc/{pid}"))
+            if (ProcFs.Exists(pid))
             {
                 // Which process holds it is the target's business, not the caller's.
                 return Checks.Fail(CheckName, $"{when}: PID {pid} is taken on the target",

@@ -1,8 +1,7 @@
 using System.Buffers;
 using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
-using Migrate.Engine.Interop;
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -24,7 +23,7 @@ public static class ProcessFiles
         var files = new Dictionary<string, FileFact>(StringComparer.Ordinal);
         foreach (var pid in pids)
         {
-            foreach (var area in MemoryMap.Read(pid).Where(area => IsPlainPath(area.Path)))
+            foreach (var area in ProcFs.Maps.Read(pid).Where(area => IsPlainPath(area.Path)))
             {
                 Add(files, area.Path, writable: false, executable: area.Executable);
             }
@@ -32,7 +31,7 @@ public static class ProcessFiles
             {
                 Add(files, path, writable, executable: false);
             }
-            if (ReadLink($"/proc/{pid}/cwd") is { } cwd && IsPlainPath(cwd))
+            if (ProcFs.WorkingDirectory(pid) is { } cwd && IsPlainPath(cwd))
             {
                 Add(files, cwd, writable: false, executable: false);
             }
@@ -72,12 +71,12 @@ public static class ProcessFiles
         {
             return $"refused path '{Printable(fact.Path)}'";
         }
-        using var location = Linux.OpenLocation(fact.Path);
+        using var location = FileLocation.Open(fact.Path);
         if (location is null)
         {
             return $"{fact.Path} is missing on the target";
         }
-        var status = Linux.Stat(location);
+        var status = FileLocation.Stat(location);
         if (status.Kind == FileKind.SymbolicLink)
         {
             // The source names files as the kernel resolved them (/proc/PID/maps, fd links): never a link.
@@ -114,7 +113,7 @@ public static class ProcessFiles
         {
             return $"{fact.Path} is past what the target hashes for one check";
         }
-        using var file = Linux.ReopenForReading(location);
+        using var file = FileLocation.ReopenForReading(location);
         return HashOf(file, status.Size, cancellationToken) is { } hash && hash.AsSpan().SequenceEqual(fact.ContentHash.Span)
             ? null
             : $"{fact.Path} has other content on the target";
@@ -172,39 +171,10 @@ public static class ProcessFiles
             : new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: true);
     }
 
-    private static IEnumerable<(string Path, bool Writable)> OpenFiles(int pid)
-    {
-        string[] descriptors;
-        try
-        {
-            descriptors = Directory.GetFiles($"/proc/{pid}/fd");
-        }
-        catch (Exception e) when (e is DirectoryNotFoundException or UnauthorizedAccessException)
-        {
-            yield break;
-        }
-        foreach (var descriptor in descriptors)
-        {
-            if (ReadLink(descriptor) is { } path && IsPlainPath(path))
-            {
-                yield return (path, IsWritable(pid, Path.GetFileName(descriptor)));
-            }
-        }
-    }
-
-    // /proc/PID/fdinfo/FD: "flags:\t0100002", octal (proc(5)).
-    private static bool IsWritable(int pid, string fd)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/fdinfo/{fd}").FirstOrDefault(l => l.StartsWith("flags:", StringComparison.Ordinal));
-            return line is not null && (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & AccessModeMask) != ReadOnly;
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return false;
-        }
-    }
+    private static IEnumerable<(string Path, bool Writable)> OpenFiles(int pid) =>
+        ProcFs.OpenFiles(pid)
+            .Where(file => IsPlainPath(file.Target))
+            .Select(file => (file.Target, ProcFs.DescriptorFlags(pid, file.Fd) is { } flags && (flags & AccessModeMask) != ReadOnly));
 
     /// <summary>
     /// A path of the file system, not a pipe, socket or anonymous inode, not a
@@ -215,18 +185,6 @@ public static class ProcessFiles
         path.StartsWith('/') && !path.Contains('\0', StringComparison.Ordinal) && !path.EndsWith(" (deleted)", StringComparison.Ordinal) &&
         !path.StartsWith("/dev/", StringComparison.Ordinal) && !path.StartsWith("/proc/", StringComparison.Ordinal) &&
         !path.StartsWith("/sys/", StringComparison.Ordinal) && !path.StartsWith("/memfd:", StringComparison.Ordinal);
-
-    private static string? ReadLink(string link)
-    {
-        try
-        {
-            return new FileInfo(link).LinkTarget;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
     private static long ModificationNs(FileInfo file) => (file.LastWriteTimeUtc - DateTime.UnixEpoch).Ticks * 100;
 

@@ -1,5 +1,5 @@
 using Microsoft.Win32.SafeHandles;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Compat;
@@ -17,7 +17,7 @@ public static class UprobeSites
     public const string AreaName = "[uprobes]";
     private const byte Int3 = 0xCC;
 
-    public static bool HasUprobesArea(int pid) => MemoryMap.Read(pid).Any(area => area.Path == AreaName);
+    public static bool HasUprobesArea(int pid) => ProcFs.Maps.Read(pid).Any(area => area.Path == AreaName);
 
     /// <summary>
     /// The sites in the tree: int3 bytes in private copies of file-backed code
@@ -37,11 +37,10 @@ public static class UprobeSites
             {
                 continue;
             }
-            foreach (var area in MemoryMap.Read(pid).Where(area => area is { Executable: true, Private: true, IsFileBacked: true, Readable: true }))
+            foreach (var area in ProcFs.Maps.Read(pid).Where(area => area is { Executable: true, Private: true, IsFileBacked: true, Readable: true }))
             {
                 // Runs of an executable file mapping that are not file pages are private copies.
-                var copies = new List<(ulong, int)>();
-                resident.ForEachRun(area, (address, pages) => copies.Add((address, pages)));
+                var copies = resident.Runs(area).ToList();
                 if (copies.Count == 0)
                 {
                     continue;
@@ -54,8 +53,7 @@ public static class UprobeSites
                     {
                         ulong address = start + ((ulong)i << PageSize.Shift);
                         long fileOffset = (long)(area.Offset + (address - area.Start));
-                        Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)address, Length = PageSize.Bytes }];
-                        if (Linux.ReadProcessMemory(pid, remote, page) != PageSize.Bytes ||
+                        if (ProcessMemory.Read(pid, address, page) != PageSize.Bytes ||
                             RandomAccess.Read(file, fileBytes, fileOffset) != PageSize.Bytes)
                         {
                             continue;
@@ -108,8 +106,7 @@ public static class UprobeSites
         var buffer = new byte[1];
         foreach (var site in sites)
         {
-            Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)site.Address, Length = 1 }];
-            if (Linux.ReadProcessMemory(site.Pid, remote, buffer) != 1 || buffer[0] != site.OriginalByte)
+            if (ProcessMemory.Read(site.Pid, site.Address, buffer) != 1 || buffer[0] != site.OriginalByte)
             {
                 return Checks.Fail(CheckName, $"the restored process still has 0x{buffer[0]:x2} at {Describe(site)}",
                     "report this: the strip did not reach the restored memory");
@@ -128,7 +125,7 @@ public static class UprobeSites
         try
         {
             using SafeFileHandle file = File.OpenHandle(site.Path);
-            return Linux.ReadThroughPrivateMapping(file, (long)site.FileOffset) == Int3;
+            return PrivateMapping.ReadByte(file, (long)site.FileOffset) == Int3;
         }
         catch (IOException)
         {

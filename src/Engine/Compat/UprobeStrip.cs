@@ -1,5 +1,5 @@
 using Migrate.Engine.Images;
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 

@@ -1,4 +1,4 @@
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -26,7 +26,7 @@ public static class VdsoLayouts
     /// <summary>Reads the vDSO the kernel mapped into this process.</summary>
     public static unsafe VdsoLayout ReadOwn()
     {
-        var areas = MemoryMap.Read(Environment.ProcessId);
+        var areas = ProcFs.Maps.Read(Environment.ProcessId);
         var vdso = areas.Single(area => area.Path == "[vdso]");
         var vvar = areas.Where(area => area.Path is "[vvar]" or "[vvar_vclock]").ToList();
         var image = new ReadOnlySpan<byte>((void*)vdso.Start, checked((int)(vdso.End - vdso.Start)));

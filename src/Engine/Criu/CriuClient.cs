@@ -5,7 +5,7 @@ namespace Migrate.Engine.Criu;
 /// <summary>Where and how the engine runs CRIU.</summary>
 public sealed record CriuSettings
 {
-    public string CriuPath { get; init; } = "criu";
+    public string CriuPath { get; init; } = CriuLocation.Default;
 
     /// <summary>Extra environment for CRIU, e.g. CRIU_FAULT for fault injection in tests.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
@@ -68,6 +68,13 @@ public sealed record CriuDump : CriuAction
     /// <summary>Enable soft-dirty tracking so that a later dump can name this one as parent (criu --track-mem).</summary>
     public bool TrackMemory { get; init; }
 
+    /// <summary>
+    /// Pages the caller's userfaultfd keeps write-protected are unchanged since
+    /// <see cref="ParentImages"/> and are not dumped (criu --track-mem-wp, the
+    /// project's patch 0001; passed in the config file, the RPC has no field).
+    /// </summary>
+    public bool TrackMemoryByWriteProtect { get; init; }
+
     /// <summary>The previous images, relative to <see cref="CriuAction.ImagesDirectory"/>; only pages changed since are dumped.</summary>
     public string? ParentImages { get; init; }
 
@@ -75,6 +82,12 @@ public sealed record CriuDump : CriuAction
     public bool PreDump { get; init; }
 
     internal override string Name => PreDump ? "pre-dump" : "dump";
+
+    internal override CriuConfigFile ToConfigFile()
+    {
+        var config = base.ToConfigFile();
+        return TrackMemoryByWriteProtect ? config.Add("track-mem-wp") : config;
+    }
 
     internal override CriuOpts ToOptions(string configFile)
     {
@@ -130,7 +143,9 @@ public sealed record CriuCpuInfo : CriuAction
 }
 
 /// <summary>What this host's kernel and CRIU can do (criu check --feature).</summary>
-public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages);
+/// <param name="MemoryTracking">Soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY).</param>
+/// <param name="WriteTracking">CRIU takes write-protect tracking from its caller (--track-mem-wp, patch 0001) and the kernel has what it needs.</param>
+public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages, bool WriteTracking = false);
 
 public sealed record CriuVersionInfo(int Major, int Minor, int Sublevel)
 {
@@ -188,13 +203,39 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
 
     public async Task<CriuFeatureSet> CheckFeaturesAsync(CancellationToken cancellationToken)
     {
+        // The RPC's feature check knows no feature a patch adds: that one is asked on the command line.
+        var writeTracking = HasFeatureAsync(WriteTrackingFeature, cancellationToken);
         var request = new CriuReq { Type = CriuReqType.FeatureCheck, Features = new CriuFeatures { MemTrack = true, LazyPages = true } };
         var (response, stderr) = await RunAsync(request, null, null, cancellationToken).ConfigureAwait(false);
         if (!response.Success)
         {
             throw new CriuException("feature check", Summary(response), Lines(stderr), null);
         }
-        return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages);
+        return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages, await writeTracking.ConfigureAwait(false));
+    }
+
+    // scripts/criu/patches/0001-track-mem-wp.patch: "criu check --feature
+    // track_mem_wp" exits 0 when CRIU has the option and the kernel what it needs.
+    private const string WriteTrackingFeature = "track_mem_wp";
+
+    private async Task<bool> HasFeatureAsync(string feature, CancellationToken cancellationToken)
+    {
+        if (CriuSwrk.FindExecutable(Settings.CriuPath) is not { } criu)
+        {
+            return false;
+        }
+        var start = new System.Diagnostics.ProcessStartInfo(criu)
+        {
+            ArgumentList = { "check", "--feature", feature },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var check = System.Diagnostics.Process.Start(start)!;
+        var output = check.StandardOutput.ReadToEndAsync(cancellationToken);
+        var errors = check.StandardError.ReadToEndAsync(cancellationToken);
+        await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(output, errors).ConfigureAwait(false);
+        return check.ExitCode == 0;
     }
 
     public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Criu;
 
@@ -63,7 +63,7 @@ internal sealed class CriuLazyPages : ILazyPagesDaemon
             start.Environment[name] = value;
         }
         Process process;
-        await CriuSwrk.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await ChildReaper.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {settings.CriuPath} lazy-pages");
@@ -71,7 +71,7 @@ internal sealed class CriuLazyPages : ILazyPagesDaemon
         }
         finally
         {
-            CriuSwrk.SpawnGate.Release();
+            ChildReaper.SpawnGate.Release();
         }
 
         var daemon = new CriuLazyPages(process, Path.Combine(workDirectory, LogName), time);

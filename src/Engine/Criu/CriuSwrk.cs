@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Migrate.Engine.Criu.Rpc;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Criu;
 
@@ -28,11 +28,6 @@ internal static class CriuSwrk
     // CRIU's messages are small; a dump response with stats is well under this.
     private const int MaxMessageBytes = 1 << 20;
 
-    // Between making CRIU's end of the socketpair inheritable and closing it
-    // here, any child started by this process would inherit it too. Children
-    // the engine starts go through this gate.
-    internal static readonly SemaphoreSlim SpawnGate = new(1, 1);
-
     public static async Task<Reply> RunAsync(
         string criuPath,
         CriuReq request,
@@ -41,8 +36,8 @@ internal static class CriuSwrk
         TimeSpan timeout,
         CancellationToken cancellationToken)
     {
-        var (ours, theirs) = Linux.SocketPair(Linux.AF_UNIX, Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC);
-        using var socket = new Socket(new SafeSocketHandle(ours, ownsHandle: true));
+        var (ours, theirs) = Descriptors.SocketPair(Interop.SOCK_SEQPACKET);
+        using var socket = new Socket(ours);
         using var criu = await StartAsync(criuPath, theirs, environment, cancellationToken).ConfigureAwait(false);
         var stderr = criu.StandardError.ReadToEndAsync(CancellationToken.None);
 
@@ -89,8 +84,9 @@ internal static class CriuSwrk
         }
     }
 
+    /// <summary>Starts CRIU on its end of the socketpair, and closes this process's copy of that end whatever happens.</summary>
     private static async Task<Process> StartAsync(
-        string criuPath, int theirs, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
+        string criuPath, SafeSocketHandle theirs, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
     {
         // In a session of its own, CRIU never gets the terminal's Ctrl-C: killed
         // mid-dump it could leave its parasite code in the tasks. migrate
@@ -98,7 +94,7 @@ internal static class CriuSwrk
         // execs CRIU in place, so the inherited socket and the PID stay.
         var startInfo = new ProcessStartInfo("setsid")
         {
-            ArgumentList = { criuPath, "swrk", theirs.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            ArgumentList = { criuPath, "swrk", theirs.DangerousGetHandle().ToString(System.Globalization.CultureInfo.InvariantCulture) },
             RedirectStandardError = true,
             RedirectStandardOutput = false,
             UseShellExecute = false,
@@ -111,23 +107,28 @@ internal static class CriuSwrk
             }
         }
 
-        if (FindExecutable(criuPath) is null)
+        using (theirs)
         {
-            Linux.Close(theirs);
-            throw new CriuNotFoundException(criuPath);
-        }
-        await SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            Linux.SetInheritable(theirs, true);
-            var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"could not start {criuPath}");
-            ChildReaper.TrackSpawned(process.Id);
-            return process;
-        }
-        finally
-        {
-            Linux.Close(theirs);
-            SpawnGate.Release();
+            if (FindExecutable(criuPath) is null)
+            {
+                throw new CriuNotFoundException(criuPath);
+            }
+            // While CRIU's end is inheritable, any child started by this process
+            // would inherit it too: children the engine starts wait at this gate.
+            await ChildReaper.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                Descriptors.SetInheritable(theirs, true);
+                var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"could not start {criuPath}");
+                ChildReaper.TrackSpawned(process.Id);
+                return process;
+            }
+            finally
+            {
+                // Closed before the gate opens, so no other child inherits it.
+                theirs.Dispose();
+                ChildReaper.SpawnGate.Release();
+            }
         }
     }
 

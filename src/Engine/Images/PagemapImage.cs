@@ -1,5 +1,5 @@
 using Migrate.Engine.Images.Proto;
-using Migrate.Engine.Memory;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Images;
 

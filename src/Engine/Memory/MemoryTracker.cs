@@ -13,6 +13,9 @@ public enum PrecopyMode
 
     [JsonStringEnumMemberName("contentHash")]
     ContentHash,
+
+    [JsonStringEnumMemberName("writeProtect")]
+    WriteProtect,
 }
 
 /// <summary>One pre-copy round, as the report shows it.</summary>
@@ -28,12 +31,34 @@ public sealed record RoundStats(
 /// <summary>Content-hash pre-copy: the target writes a task's pages image from the pages it holds, in the order its pagemap lists them.</summary>
 public sealed record PagesRebuild(int Pid, string PagemapFile, string PagesFile);
 
+/// <summary>
+/// How far a pre-copy round has got: of the pages it goes through, how many it
+/// has, and the bytes it has sent so far. The content-hash tracker goes
+/// through every resident page; the soft-dirty one through those CRIU's
+/// pre-dump wrote.
+/// </summary>
+public readonly record struct RoundProgress(int Round, long PagesDone, long PagesTotal, long BytesSent)
+{
+    public double Fraction => PagesTotal > 0 ? Math.Min(1, PagesDone / (double)PagesTotal) : 0;
+
+    /// <summary>
+    /// The time left at the pace so far, or null before the pace means much:
+    /// under 2% done or under a second in. A round reads memory front to back
+    /// at a steady rate, so the estimate holds once it has started.
+    /// </summary>
+    public TimeSpan? EstimateLeft(TimeSpan elapsed) =>
+        Fraction < 0.02 || elapsed < TimeSpan.FromSeconds(1) ? null : elapsed * ((1 - Fraction) / Fraction);
+}
+
 /// <summary>What the final freeze sent besides the image files, and what the target must do with it.</summary>
 public sealed record FinalPages(
     long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire,
     IReadOnlySet<string> RebuiltFiles, IReadOnlyList<PagesRebuild> Rebuild, string? ParentSet)
 {
     public static readonly FinalPages None = new(0, 0, 0, 0, new HashSet<string>(), [], null);
+
+    /// <summary>Bytes the tracker read while the tree was frozen to find what to send: CRIU's pages images, or the frozen tasks' memory.</summary>
+    public long BytesRead { get; init; }
 }
 
 /// <summary>
@@ -46,7 +71,7 @@ public interface IMemoryTracker
     PrecopyMode Mode { get; }
 
     /// <summary>One pre-copy round while the process runs.</summary>
-    Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken);
+    Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken);
 
     /// <summary>The final dump, adjusted to this tracker (parent images, memory tracking).</summary>
     CriuDump FinalDump(CriuDump dump);
@@ -60,7 +85,7 @@ public sealed class NoTracker : IMemoryTracker
 {
     public PrecopyMode Mode => PrecopyMode.Off;
 
-    public Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
+    public Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken) =>
         throw new InvalidOperationException("pre-copy is off");
 
     public CriuDump FinalDump(CriuDump dump) => dump;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Hashing;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
@@ -53,6 +54,51 @@ public sealed class PageBatchBuilder : IDisposable
     /// </summary>
     public SiftCounts Sift(ulong firstAddress, int pages, PageHashes held)
     {
+        var changes = new HashChanges(held);
+        return Collect(firstAddress, pages, ref changes);
+    }
+
+    /// <summary>
+    /// Takes the <paramref name="pages"/> pages just read into <see cref="Free"/>
+    /// and keeps them all, as pages known to be written (write-protect
+    /// tracking): nothing is hashed; zero pages are split off as by <see cref="Sift"/>.
+    /// </summary>
+    public SiftCounts Keep(ulong firstAddress, int pages)
+    {
+        var changes = new AllChanged();
+        return Collect(firstAddress, pages, ref changes);
+    }
+
+    /// <summary>Which pages changed. A struct, so that each use gets code of its own with the test inlined.</summary>
+    private interface IChanges
+    {
+        /// <summary>Whether the page changed, and if it did, whether it may be all zero (checked after).</summary>
+        bool Changed(ulong address, ReadOnlySpan<byte> page, out bool mayBeZero);
+    }
+
+    private readonly struct HashChanges(PageHashes held) : IChanges
+    {
+        public bool Changed(ulong address, ReadOnlySpan<byte> page, out bool mayBeZero)
+        {
+            var hash = XxHash128.HashToUInt128(page);
+            mayBeZero = hash == PageHashes.ZeroPage;
+            return held.Update(address, hash);
+        }
+    }
+
+    private readonly struct AllChanged : IChanges
+    {
+        public bool Changed(ulong address, ReadOnlySpan<byte> page, out bool mayBeZero)
+        {
+            mayBeZero = true;
+            return true;
+        }
+    }
+
+    /// <summary>Keeps the changed pages, moving them down over the others; zero pages go to <see cref="ZeroAddresses"/>.</summary>
+    private SiftCounts Collect<TChanges>(ulong firstAddress, int pages, ref TChanges changes)
+        where TChanges : struct, IChanges
+    {
         if (pages > FreePages)
         {
             throw new ArgumentOutOfRangeException(nameof(pages), pages, $"only {FreePages} pages fit");
@@ -63,13 +109,12 @@ public sealed class PageBatchBuilder : IDisposable
         {
             var page = _pages.AsSpan((Count + i) * PageSize.Bytes, PageSize.Bytes);
             ulong address = firstAddress + ((ulong)i << PageSize.Shift);
-            var hash = XxHash128.HashToUInt128(page);
-            if (!held.Update(address, hash))
+            if (!changes.Changed(address, page, out bool mayBeZero))
             {
                 continue;
             }
             changed++;
-            if (hash == PageHashes.ZeroPage && !page.ContainsAnyExcept((byte)0))
+            if (mayBeZero && !page.ContainsAnyExcept((byte)0))
             {
                 ZeroAddresses.Add(address);
                 zero++;

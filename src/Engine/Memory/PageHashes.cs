@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 

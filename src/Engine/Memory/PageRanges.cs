@@ -1,3 +1,5 @@
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Memory;
 
 /// <summary>
@@ -47,6 +49,25 @@ public sealed class PageRanges
         ulong end = address + ((ulong)pages << PageSize.Shift);
         int i = LowerBoundByEnd(address + 1);
         return i < _runs.Count && _runs[i].Start <= address && _runs[i].End >= end;
+    }
+
+    /// <summary>The parts of [<paramref name="address"/>, +<paramref name="pages"/>) that are not in the set, in address order.</summary>
+    public IEnumerable<PageRange> Gaps(ulong address, long pages)
+    {
+        ulong start = address;
+        ulong end = address + ((ulong)pages << PageSize.Shift);
+        for (int i = LowerBoundByEnd(start + 1); i < _runs.Count && _runs[i].Start < end && start < end; i++)
+        {
+            if (_runs[i].Start > start)
+            {
+                yield return new PageRange(start, _runs[i].Start);
+            }
+            start = Math.Max(start, _runs[i].End);
+        }
+        if (start < end)
+        {
+            yield return new PageRange(start, end);
+        }
     }
 
     private int LowerBoundByEnd(ulong value)

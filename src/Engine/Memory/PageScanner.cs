@@ -1,8 +1,15 @@
 using System.Threading.Channels;
 using Migrate.Engine.Images;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
+
+/// <summary>
+/// Takes the <paramref name="pages"/> pages just read into <paramref name="builder"/>'s
+/// free space, for consecutive addresses from <paramref name="firstAddress"/>,
+/// and keeps those to be sent: <see cref="PageBatchBuilder.Sift"/> or <see cref="PageBatchBuilder.Keep"/>.
+/// </summary>
+public delegate SiftCounts PageSift(PageBatchBuilder builder, ulong firstAddress, int pages);
 
 /// <summary>
 /// Finds the pages of a task that differ from what the target holds, and
@@ -12,53 +19,78 @@ namespace Migrate.Engine.Memory;
 /// </summary>
 public static class PageScanner
 {
-    /// <summary>Reads the running task's memory with process_vm_readv.</summary>
+    /// <summary>Reads every page of the running task that holds data, and keeps those whose hash differs from <paramref name="held"/>'s.</summary>
+    /// <param name="pagesRead">Called with each count of pages read, for a progress display.</param>
     public static async Task<SiftCounts> ScanProcessAsync(
-        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+        int pid, PageHashes held, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
     {
         using var resident = ResidentPages.Open(pid);
         if (resident is null)
         {
             return default;
         }
+        var runs = ProcFs.Maps.Read(pid).Where(area => area.HoldsProcessData).SelectMany(resident.Runs);
+        return await ReadRunsAsync(pid, runs, (builder, address, pages) => builder.Sift(address, pages, held), output, pagesRead, cancellationToken)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the pages a write-protect round found written: its written
+    /// ranges, and the pages holding data in its ranges to treat as written.
+    /// </summary>
+    public static async Task<SiftCounts> ReadWritesAsync(ProcessWrites writes, PageSift sift, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
+    {
+        using var resident = ResidentPages.Open(writes.Pid);
+        if (resident is null)
+        {
+            return default;
+        }
+        return await ReadRunsAsync(writes.Pid, writes.Runs(resident), sift, output, pagesRead: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads <paramref name="runs"/> of the running task's memory with
+    /// process_vm_readv straight into batches, lets <paramref name="sift"/>
+    /// keep what is to be sent, and writes each full batch to
+    /// <paramref name="output"/>. Nothing is allocated per page. A run that
+    /// stops being mapped ends short; a task that exits ends the read.
+    /// </summary>
+    public static async Task<SiftCounts> ReadRunsAsync(
+        int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
+    {
         var counts = new SiftCounts();
         var builder = new PageBatchBuilder(pid);
-        var runs = new List<(ulong Address, int Pages)>();
         try
         {
-            foreach (var area in MemoryMap.Read(pid).Where(area => area.HoldsProcessData))
+            foreach (var run in runs)
             {
-                runs.Clear();
-                resident.ForEachRun(area, (address, pages) => runs.Add((address, pages)));
-                foreach (var (start, length) in runs)
+                ulong address = run.Address;
+                int left = run.Pages;
+                while (left > 0)
                 {
-                    ulong address = start;
-                    int left = length;
-                    while (left > 0)
+                    int take = Math.Min(left, builder.FreePages);
+                    long copied = ProcessMemory.Read(pid, address, builder.Free[..(take * PageSize.Bytes)]);
+                    if (copied < 0)
                     {
-                        int take = Math.Min(left, builder.FreePages);
-                        long copied = ReadPages(pid, address, take, builder.Free);
-                        if (copied < 0)
-                        {
-                            // The task has exited; its pages no longer matter.
-                            await Flush(builder, output, cancellationToken).ConfigureAwait(false);
-                            return counts;
-                        }
-                        int got = (int)(copied / PageSize.Bytes);
-                        counts += builder.Sift(address, got, held);
-                        if (builder.IsFull)
-                        {
-                            await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
-                            builder = new PageBatchBuilder(pid);
-                        }
-                        if (got < take)
-                        {
-                            // Unmapped while we read: whatever replaces it shows in a later round or the final diff.
-                            break;
-                        }
-                        address += (ulong)take << PageSize.Shift;
-                        left -= take;
+                        // The task has exited; its pages no longer matter.
+                        await Flush(builder, output, cancellationToken).ConfigureAwait(false);
+                        return counts;
                     }
+                    int got = (int)(copied / PageSize.Bytes);
+                    counts += sift(builder, address, got);
+                    pagesRead?.Invoke(got);
+                    if (builder.IsFull)
+                    {
+                        await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
+                        builder = new PageBatchBuilder(pid);
+                    }
+                    if (got < take)
+                    {
+                        // Unmapped while we read: whatever replaces it shows in a later round or the final diff.
+                        break;
+                    }
+                    address += (ulong)take << PageSize.Shift;
+                    left -= take;
                 }
             }
             await Flush(builder, output, cancellationToken).ConfigureAwait(false);
@@ -112,12 +144,6 @@ public static class PageScanner
             builder.Dispose();
             throw;
         }
-    }
-
-    private static long ReadPages(int pid, ulong address, int pages, Span<byte> destination)
-    {
-        Span<Linux.IoVec> remote = [new Linux.IoVec { Base = (nint)address, Length = (nuint)(pages * PageSize.Bytes) }];
-        return Linux.ReadProcessMemory(pid, remote, destination[..(pages * PageSize.Bytes)]);
     }
 
     private static async Task Flush(PageBatchBuilder builder, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)

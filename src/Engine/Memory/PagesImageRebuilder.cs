@@ -1,5 +1,6 @@
 using System.Buffers;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 

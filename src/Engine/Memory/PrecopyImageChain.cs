@@ -2,6 +2,8 @@ using Microsoft.Win32.SafeHandles;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Memory;
 
 /// <summary>Where a page stream stores what arrives: one batch of a task's pages, with content and as zero pages.</summary>

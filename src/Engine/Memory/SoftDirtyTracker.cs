@@ -21,7 +21,7 @@ public sealed class SoftDirtyTracker(ICriu criu, int pid, string workDirectory) 
 
     private string? ParentSet => _lastRound > 0 ? SetName(_lastRound) : null;
 
-    public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var set = SetName(round);
@@ -40,7 +40,10 @@ public sealed class SoftDirtyTracker(ICriu criu, int pid, string workDirectory) 
         }, onNotify: null, cancellationToken).ConfigureAwait(false);
         // A service file: CRIU writes it into the work directory, not among the images.
         var stats = DumpStatsImage.Read(work);
-        var sent = await target.SendImagesAsync(ImageSetUpload.Whole(set, ParentSet, images), bytesSent, cancellationToken).ConfigureAwait(false);
+        // The pages CRIU wrote are most of the set's bytes: progress is pages in proportion to bytes sent.
+        long setBytes = new DirectoryInfo(images).EnumerateFiles().Sum(file => file.Length);
+        var meter = RoundMeter.ForImages(round, (long)stats.PagesWritten, setBytes, progress);
+        var sent = await target.SendImagesAsync(ImageSetUpload.Whole(set, ParentSet, images), meter.BytesSent, cancellationToken).ConfigureAwait(false);
         _lastRound = round;
         return new RoundStats(round, (long)stats.PagesScanned, (long)stats.PagesWritten, (long)stats.PagesWritten, ZeroPages: 0,
             sent.BytesRaw, sent.BytesOnWire, clock.Elapsed.TotalMilliseconds);

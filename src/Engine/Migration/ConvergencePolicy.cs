@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Migration;

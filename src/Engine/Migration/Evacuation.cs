@@ -14,6 +14,9 @@ namespace Migrate.Engine.Migration;
 /// <summary>One process of an evacuation: where it goes, or why it cannot.</summary>
 public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckResult> Checks);
 
+/// <summary>A step of one process's migration in an evacuation, for a display of those in flight.</summary>
+public readonly record struct EvacuationStep(int Pid, string? Command, TargetAddress Target, MigrationProgress Progress);
+
 /// <summary>One row of the evacuation report.</summary>
 public sealed record EvacuationRow
 {
@@ -78,6 +81,12 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
     /// <summary>Reports each process as it finishes.</summary>
     public IProgress<EvacuationRow>? Progress { get; init; }
 
+    /// <summary>Reports each target that is down, and so skipped, before any process is checked.</summary>
+    public IProgress<TargetHealth>? TargetDown { get; init; }
+
+    /// <summary>Reports every step of the migrations in flight.</summary>
+    public IProgress<EvacuationStep>? Steps { get; init; }
+
     /// <summary>
     /// Checks every process against every target, freezing nothing, and places
     /// it. Free memory as each target reports it is reduced by what is placed
@@ -85,9 +94,23 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
     /// </summary>
     public async Task<IReadOnlyList<EvacuationPlacement>> PlanAsync(IReadOnlyList<int> pids, CancellationToken cancellationToken)
     {
+        // One health check a target, all at once: a target that is down costs
+        // seconds once, not a connect timeout for every process.
+        var health = await Task.WhenAll(options.Targets.Select(async target =>
+        {
+            using var agent = new GrpcTargetAgent(target, options.Token);
+            return await agent.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+        foreach (var down in health.Where(h => !h.IsUp))
+        {
+            TargetDown?.Report(down);
+        }
+        var targets = health.Where(h => h.IsUp).Select(h => h.Target).ToList();
+        var downReasons = health.Where(h => !h.IsUp).Select(h => $"{h.Target}: down: {h.Detail}").ToList();
+
         var checks = new ConcurrentDictionary<(int Pid, TargetAddress Target), MigrationReport>();
         using var gate = new SemaphoreSlim(options.Parallel);
-        await Task.WhenAll(pids.SelectMany(pid => options.Targets.Select(async target =>
+        await Task.WhenAll(pids.SelectMany(pid => targets.Select(async target =>
         {
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -101,23 +124,23 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
             }
         }))).ConfigureAwait(false);
 
-        var free = options.Targets.ToDictionary(
+        var free = targets.ToDictionary(
             target => target,
             target => pids.Select(pid => checks[(pid, target)].Target?.MemoryAvailableBytes ?? 0).DefaultIfEmpty().Max());
         var plan = new List<EvacuationPlacement>();
         foreach (var pid in pids)
         {
-            var passing = options.Targets.Where(target => checks[(pid, target)].Error is null).ToList();
-            var any = checks[(pid, options.Targets[0])];
+            var passing = targets.Where(target => checks[(pid, target)].Error is null).ToList();
+            var any = targets.Count > 0 ? checks[(pid, targets[0])] : null;
             if (passing.Count == 0)
             {
-                var reasons = options.Targets.Select(target => $"{target}: {checks[(pid, target)].Error}");
-                plan.Add(new EvacuationPlacement(pid, any.Command, null, string.Join("; ", reasons), any.Checks));
+                var reasons = targets.Select(target => $"{target}: {checks[(pid, target)].Error}").Concat(downReasons);
+                plan.Add(new EvacuationPlacement(pid, any?.Command ?? ProcessTree.CommandOf(pid), null, string.Join("; ", reasons), any?.Checks ?? []));
                 continue;
             }
             var chosen = passing.OrderByDescending(target => free[target]).First();
             free[chosen] -= Math.Min(free[chosen], ProcessTree.ResidentBytes(pid));
-            plan.Add(new EvacuationPlacement(pid, any.Command, chosen, null, checks[(pid, chosen)].Checks));
+            plan.Add(new EvacuationPlacement(pid, checks[(pid, chosen)].Command, chosen, null, checks[(pid, chosen)].Checks));
         }
         return plan;
     }
@@ -198,7 +221,10 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         {
             attempts++;
             using var agent = new GrpcTargetAgent(placement.Target!, options.Token);
-            return await Migration(agent, placement.Pid).RunAsync(token).ConfigureAwait(false);
+            var steps = Steps is { } report
+                ? new SynchronousProgress<MigrationProgress>(step => report.Report(new EvacuationStep(placement.Pid, placement.Command, placement.Target!, step)))
+                : null;
+            return await Migration(agent, placement.Pid, steps).RunAsync(token).ConfigureAwait(false);
         }, abortInFlight).ConfigureAwait(false);
         return new EvacuationRow
         {
@@ -215,8 +241,8 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         };
     }
 
-    private SourceMigration Migration(ITargetAgent agent, int pid) =>
-        SourceMigration.OnThisHost(criu, agent, options.Migration with { Pid = pid }, time, loggers.CreateLogger<SourceMigration>());
+    private SourceMigration Migration(ITargetAgent agent, int pid, IProgress<MigrationProgress>? progress = null) =>
+        SourceMigration.OnThisHost(criu, agent, options.Migration with { Pid = pid }, time, loggers.CreateLogger<SourceMigration>(), progress);
 
     private EvacuationRow Report(EvacuationRow row)
     {

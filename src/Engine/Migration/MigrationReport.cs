@@ -57,7 +57,10 @@ public sealed record FrozenBreakdown(
     double DumpMs, double DiffMs, double TransferMs, double RebuildMs, double RestoreMs, double VerifyMs, double ResumeMs);
 
 /// <summary>What moved while the process was frozen.</summary>
-public sealed record FinalReport(long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire, FrozenBreakdown Frozen);
+/// <param name="BytesRead">What the source read after CRIU's dump: the image files it sent, and the pages it read to find what to send.</param>
+/// <param name="BytesWritten">What the target wrote: the files and pages it received, and the pages images it rebuilt.</param>
+public sealed record FinalReport(
+    long PagesSent, long ZeroPages, long BytesRaw, long BytesOnWire, FrozenBreakdown Frozen, long BytesRead = 0, long BytesWritten = 0);
 
 /// <summary>What happened to one process: printed for people, written as JSON for machines.</summary>
 public sealed record MigrationReport

@@ -14,8 +14,24 @@ public interface IStoppedTasks : IDisposable
     /// <summary>Resumes the tasks that are stopped, leaving running ones alone.</summary>
     void ResumeStopped();
 
+    /// <summary>
+    /// Sends SIGKILL to every task. Returns how many it reached. A stopped task
+    /// with SIGKILL pending never runs user code again (signal(7)), so this is
+    /// the moment a copy is gone, although the kernel may still be tearing down
+    /// its memory.
+    /// </summary>
+    int SendKill();
+
+    /// <summary>Waits until every task has exited; throws <see cref="IOException"/> after <paramref name="timeout"/>.</summary>
+    void WaitGone(TimeSpan timeout);
+
     /// <summary>Kills every task and waits until each has exited. Returns how many it killed.</summary>
-    int Kill(TimeSpan timeout);
+    int Kill(TimeSpan timeout)
+    {
+        int killed = SendKill();
+        WaitGone(timeout);
+        return killed;
+    }
 }
 
 /// <summary>The processes of this host, as both agents act on them: the seam behind which tests put fakes.</summary>
@@ -26,16 +42,6 @@ public interface IProcessControl
 
     /// <summary>Pins the given tasks; those already gone are left out.</summary>
     IStoppedTasks Pin(IEnumerable<int> pids);
-}
-
-/// <summary>The real processes, through /proc and pidfds.</summary>
-public sealed class LinuxProcessControl : IProcessControl
-{
-    public static readonly LinuxProcessControl Instance = new();
-
-    public char? State(int pid) => ProcessTree.State(pid);
-
-    public IStoppedTasks Pin(IEnumerable<int> pids) => StoppedTasks.Pin(pids);
 }
 
 public static class ProcessStates

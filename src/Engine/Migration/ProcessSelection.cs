@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Migration;
 
@@ -22,7 +23,7 @@ public static class ProcessSelection
 
     /// <summary>Every user process whose command line matches <paramref name="pattern"/>, but migrate itself and its ancestors.</summary>
     public static IReadOnlyList<int> Matching(Regex pattern) =>
-        Roots(AllProcesses().Where(pid => pattern.IsMatch(CommandLine(pid))).Except(OwnAncestry()));
+        Roots(AllProcesses().Where(pid => pattern.IsMatch(ProcFs.CommandLine(pid))).Except(OwnAncestry()));
 
     /// <summary>
     /// Every process in the cgroup at <paramref name="path"/> and the groups
@@ -46,11 +47,7 @@ public static class ProcessSelection
 
     /// <summary>Where cgroup2 is mounted: /sys/fs/cgroup on most systems, /sys/fs/cgroup/unified on hybrid ones.</summary>
     public static string UnifiedHierarchy() =>
-        File.ReadLines("/proc/self/mounts")
-            .Select(line => line.Split(' '))
-            .Where(fields => fields.Length > 2 && fields[2] == "cgroup2")
-            .Select(fields => fields[1])
-            .FirstOrDefault() ?? "/sys/fs/cgroup";
+        ProcFs.Mounts().Where(mount => mount.Type == "cgroup2").Select(mount => mount.MountPoint).FirstOrDefault() ?? "/sys/fs/cgroup";
 
     private static List<int> Roots(IEnumerable<int> pids)
     {
@@ -59,11 +56,7 @@ public static class ProcessSelection
         return selected.Where(pid => !Ancestors(pid).Any(set.Contains)).ToList();
     }
 
-    private static IEnumerable<int> AllProcesses() =>
-        Directory.EnumerateDirectories("/proc")
-            .Select(Path.GetFileName)
-            .Select(name => int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : 0)
-            .Where(pid => pid > 1 && !IsKernelThread(pid));
+    private static IEnumerable<int> AllProcesses() => ProcFs.Pids().Where(pid => pid > 1 && !IsKernelThread(pid));
 
     private static IEnumerable<int> OwnAncestry() => Ancestors(Environment.ProcessId).Prepend(Environment.ProcessId);
 
@@ -75,31 +68,8 @@ public static class ProcessSelection
         }
     }
 
-    private static int ParentOf(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("PPid:", StringComparison.Ordinal));
-            return line is null ? 0 : int.Parse(line[5..].Trim(), CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return 0;
-        }
-    }
+    private static int ParentOf(int pid) => ProcFs.Status.Read(pid)?.ParentPid ?? 0;
 
     // Kernel threads have an empty command line.
-    private static bool IsKernelThread(int pid) => CommandLine(pid).Length == 0;
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
-        {
-            return "";
-        }
-    }
+    private static bool IsKernelThread(int pid) => ProcFs.CommandLine(pid).Length == 0;
 }

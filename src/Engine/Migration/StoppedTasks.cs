@@ -1,4 +1,4 @@
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Migration;
 
@@ -21,7 +21,7 @@ internal sealed class StoppedTasks : IStoppedTasks
         var tasks = new List<(int, PidfdHandle)>();
         foreach (var pid in pids)
         {
-            if (Linux.PidfdOpen(pid) is { } handle)
+            if (PidfdHandle.Open(pid) is { } handle)
             {
                 tasks.Add((pid, handle));
             }
@@ -29,27 +29,27 @@ internal sealed class StoppedTasks : IStoppedTasks
         return new StoppedTasks(tasks);
     }
 
-    public int Resume() => _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGCONT));
+    public int Resume() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGCONT));
 
     public void ResumeStopped()
     {
         foreach (var (pid, handle) in _tasks.Where(task => ProcessTree.State(task.Pid) is 'T' or 't'))
         {
-            Linux.PidfdSendSignal(handle, Signals.SIGCONT);
+            handle.SendSignal(Signals.SIGCONT);
         }
     }
 
-    public int Kill(TimeSpan timeout)
+    public int SendKill() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGKILL));
+
+    public void WaitGone(TimeSpan timeout)
     {
-        int killed = _tasks.Count(task => Linux.PidfdSendSignal(task.Handle, Signals.SIGKILL));
         foreach (var (pid, handle) in _tasks)
         {
-            if (!Linux.WaitForExit(handle, timeout))
+            if (!handle.WaitForExit(timeout))
             {
                 throw new IOException($"task {pid} did not exit within {timeout.TotalSeconds:0} s of SIGKILL");
             }
         }
-        return killed;
     }
 
     public void Dispose()

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Memory;
@@ -60,15 +61,52 @@ public sealed class GrpcTargetAgent : ITargetAgent
 
     public TargetAddress Address { get; }
 
+    public async Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        using var channel = GrpcChannel.ForAddress(Address.ToUri(), new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { ConnectTimeout = TargetHealth.ConnectTimeout },
+        });
+        try
+        {
+            var reply = await new Health.HealthClient(channel).CheckAsync(
+                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.AnswerTimeout, cancellationToken: cancellationToken))
+                .ConfigureAwait(false);
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving
+                ? new TargetHealth(Address, true, "serving")
+                : new TargetHealth(Address, false, $"the agent answers {reply.Status} (its log says why)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unimplemented)
+        {
+            return new TargetHealth(Address, true, "up (the agent has no health service)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.DeadlineExceeded)
+        {
+            return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.AnswerTimeout.TotalSeconds:0} s");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable)
+        {
+            return new TargetHealth(Address, false, RpcFailures.Cause(e));
+        }
+        catch (RpcException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            // The health service itself failed: the agent is up but cannot vouch for itself.
+            return new TargetHealth(Address, false, $"its health check failed ({e.StatusCode}: {e.Status.Detail}); the agent's log says why");
+        }
+    }
+
     public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken) => _failures.Translate(async () =>
     {
         var reply = await _client.HandshakeAsync(
             new Wire.HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = WireMapping.ToWire(source) },
             Options(ShortCall, cancellationToken)).ConfigureAwait(false);
-        if (reply.ProtocolVersion != WireProtocol.Version)
+        if (ProtocolVersions.Refusal("source", "target", reply.ProtocolVersion, reply.Target?.MigrateVersion ?? "") is { } refusal)
         {
-            throw new TargetException(TargetFailure.ProtocolMismatch,
-                $"the target {Address} speaks protocol {reply.ProtocolVersion}, this migrate speaks {WireProtocol.Version}: install the same migrate version on both hosts");
+            throw new TargetException(TargetFailure.ProtocolMismatch, $"the target {Address} cannot be used: {refusal}");
         }
         // The ID becomes a directory name on this host: check it before anything uses it.
         if (!SessionIds.IsValid(reply.SessionId))

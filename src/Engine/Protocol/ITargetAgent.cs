@@ -14,6 +14,13 @@ public interface ITargetAgent : IDisposable
 {
     TargetAddress Address { get; }
 
+    /// <summary>
+    /// Asks the agent's standard health service whether it serves, on a
+    /// connection of its own with a short connect timeout: a target that is
+    /// down is known in seconds. Never throws for a target that is down.
+    /// </summary>
+    Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken);
+
     /// <summary>Opens a session and exchanges host facts; refuses a target that speaks another protocol.</summary>
     Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
 

@@ -2,6 +2,8 @@ using Grpc.Core;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
 
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Protocol;
 
 /// <summary>

@@ -39,9 +39,11 @@ internal sealed class RpcFailures(TargetAddress address)
         _ => new TargetException(TargetFailure.Refused, $"the target {address} refused: {e.Status.Detail}", e, FailedCheck(e)),
     };
 
-    private string Unreachable(RpcException e)
-    {
-        var cause = Innermost(e.Status.DebugException) switch
+    private string Unreachable(RpcException e) => $"cannot reach the target {address}: {Cause(e)}";
+
+    /// <summary>Why a connection could not be made, in words: "connection refused: is migrate-target running there, ...".</summary>
+    public static string Cause(RpcException e) =>
+        Innermost(e.Status.DebugException) switch
         {
             SocketException { SocketErrorCode: SocketError.ConnectionRefused } =>
                 "connection refused: is migrate-target running there, and listening on that port?",
@@ -52,8 +54,6 @@ internal sealed class RpcFailures(TargetAddress address)
             HttpRequestException or null => e.Status.Detail,
             var inner => inner.Message,
         };
-        return $"cannot reach the target {address}: {cause}";
-    }
 
     private static Exception? Innermost(Exception? e)
     {

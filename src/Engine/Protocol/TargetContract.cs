@@ -33,8 +33,10 @@ public sealed record TargetTimings(double RebuildMs, double RestoreMs, double Ve
 
 /// <summary>The restored tasks, stopped, and the target's checks of the images and of them.</summary>
 /// <param name="LazyPages">False when the target restored eagerly although lazy pages were asked for; <paramref name="LazyPagesNote"/> says why.</param>
+/// <param name="RebuiltBytes">Bytes written to rebuild CRIU's pages images from the page store (content-hash pre-copy).</param>
 public sealed record RestoreResult(
-    int RootPid, IReadOnlyList<int> Pids, TargetTimings Timings, bool LazyPages, string? LazyPagesNote, IReadOnlyList<CheckResult> Checks);
+    int RootPid, IReadOnlyList<int> Pids, TargetTimings Timings, bool LazyPages, string? LazyPagesNote, IReadOnlyList<CheckResult> Checks,
+    long RebuiltBytes = 0);
 
 /// <param name="ResumeMs">How long after the commit arrived the tasks were running.</param>
 /// <param name="RestoredAgain">Set when the target restored again with all memory loaded because its lazy-pages daemon died before the resume.</param>

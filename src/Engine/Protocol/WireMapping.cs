@@ -32,12 +32,18 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new Wire.CriuFeatures { MemoryTracking = facts.CriuFeatures.MemoryTracking, LazyPages = facts.CriuFeatures.LazyPages },
+            CriuFeatures = new Wire.CriuFeatures
+            {
+                MemoryTracking = facts.CriuFeatures.MemoryTracking,
+                LazyPages = facts.CriuFeatures.LazyPages,
+                WriteTracking = facts.CriuFeatures.WriteTracking,
+            },
             CpuinfoImage = ByteString.CopyFrom(facts.CpuinfoImage.Span),
             Vdso = vdso,
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 
@@ -51,13 +57,14 @@ public static class WireMapping
             KernelRelease = facts.KernelRelease,
             CriuVersion = facts.CriuVersion,
             Architecture = facts.Architecture,
-            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false),
+            CriuFeatures = new CriuFeatureSet(facts.CriuFeatures?.MemoryTracking ?? false, facts.CriuFeatures?.LazyPages ?? false, facts.CriuFeatures?.WriteTracking ?? false),
             CpuinfoImage = facts.CpuinfoImage.ToByteArray(),
             Vdso = new VdsoLayout(vdso.VdsoSize, vdso.VvarSize, vdso.VvarFirst,
                 vdso.Symbols.Select(s => new VdsoSymbol(s.Name, s.Offset, s.Size)).ToList()),
             UprobesSupported = facts.UprobesSupported,
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
+            MigrateVersion = facts.MigrateVersion,
         };
     }
 
@@ -147,7 +154,13 @@ public static class WireMapping
 
     public static Wire.RestoreReply ToWire(RestoreResult result)
     {
-        var reply = new Wire.RestoreReply { RootPid = result.RootPid, LazyPages = result.LazyPages, LazyPagesNote = result.LazyPagesNote ?? "" };
+        var reply = new Wire.RestoreReply
+        {
+            RootPid = result.RootPid,
+            LazyPages = result.LazyPages,
+            LazyPagesNote = result.LazyPagesNote ?? "",
+            RebuiltBytes = result.RebuiltBytes,
+        };
         reply.Pids.AddRange(result.Pids);
         reply.Timings.Add(new Wire.StageTiming { Stage = RebuildStage, Milliseconds = result.Timings.RebuildMs });
         reply.Timings.Add(new Wire.StageTiming { Stage = RestoreStage, Milliseconds = result.Timings.RestoreMs });
@@ -165,7 +178,9 @@ public static class WireMapping
             new TargetTimings(Stage(RebuildStage), Stage(RestoreStage), Stage(VerifyStage)),
             reply.LazyPages,
             reply.LazyPagesNote.Length > 0 ? reply.LazyPagesNote : null,
-            reply.Checks.Select(FromWire).ToList());
+            reply.Checks.Select(FromWire).ToList(),
+            // A hostile count only skews the report; never below zero.
+            Math.Max(0, reply.RebuiltBytes));
     }
 
     public static Wire.CommitReply ToWire(CommitResult result) =>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.RegularExpressions;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration;
+using Migrate.Engine.Protocol;
 using Spectre.Console;
 
 namespace Migrate.Source.Commands;
@@ -56,6 +57,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
         var pids = Select(parse);
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
+        var display = new EvacuationDisplay();
         var evacuation = new Evacuation(
             new CriuClient(new CriuSettings(), TimeProvider.System),
             new EvacuationOptions
@@ -68,7 +70,10 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
             TimeProvider.System,
             loggers)
         {
-            Progress = json ? null : new SynchronousRows(row => Console.Error.WriteLine($"evacuate: {EvacuationOutcome.Summary(row)}")),
+            Progress = json ? null : display,
+            Steps = json ? null : display,
+            TargetDown = new SynchronousReport<TargetHealth>(down =>
+                Console.Error.WriteLine($"evacuate: skipping the target {down.Target}, which is down: {down.Detail}")),
         };
 
         long started = TimeProvider.System.GetTimestamp();
@@ -91,7 +96,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
         else
         {
             Console.Error.WriteLine($"evacuate: migrating {plan.Count(p => p.Target is not null)} processes, {parallel} at a time (Ctrl-C: start no more; again: roll back those in flight)");
-            report = await evacuation.RunAsync(plan, started, cancellationToken, interrupts.Second);
+            report = await display.RunAsync(() => evacuation.RunAsync(plan, started, cancellationToken, interrupts.Second));
         }
 
         if (parse.GetValue(_report) is { } path)
@@ -152,8 +157,8 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
             : $"evacuate: {moved} of {report.Processes.Count} processes moved in {Units.Milliseconds(report.TotalMs)}{(report.Interrupted ? " (interrupted)" : "")}");
     }
 
-    private sealed class SynchronousRows(Action<EvacuationRow> report) : IProgress<EvacuationRow>
+    private sealed class SynchronousReport<T>(Action<T> report) : IProgress<T>
     {
-        public void Report(EvacuationRow value) => report(value);
+        public void Report(T value) => report(value);
     }
 }

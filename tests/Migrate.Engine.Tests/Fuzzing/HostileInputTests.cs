@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 using Migrate.Engine.Tests.Images;

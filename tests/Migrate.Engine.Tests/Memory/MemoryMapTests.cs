@@ -1,3 +1,4 @@
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Tests.Memory;
@@ -7,7 +8,7 @@ public sealed class MemoryMapTests
     [Fact]
     public void A_maps_line_with_spaces_in_its_path_parses_whole()
     {
-        var area = MemoryMap.Parse("7f12a0000000-7f12a0021000 rw-p 00001000 08:01 1234   /tmp/my data/file (deleted)");
+        var area = ProcFs.Maps.ParseLine("7f12a0000000-7f12a0021000 rw-p 00001000 08:01 1234   /tmp/my data/file (deleted)");
 
         Assert.Equal(0x7f12a0000000ul, area.Start);
         Assert.Equal(0x21ul, area.Pages);
@@ -26,22 +27,22 @@ public sealed class MemoryMapTests
     [InlineData("7f0000000000-7f0000001000 ---p 00000000 00:00 0 ")]
     public void Kernel_areas_shared_mappings_and_unreadable_memory_are_not_scanned(string line)
     {
-        Assert.False(MemoryMap.Parse(line).HoldsProcessData);
+        Assert.False(ProcFs.Maps.ParseLine(line).HoldsProcessData);
     }
 
     [Fact]
     public void The_heap_and_anonymous_memory_are_scanned()
     {
-        Assert.True(MemoryMap.Parse("55d4c000-55d6d000 rw-p 00000000 00:00 0                          [heap]").HoldsProcessData);
-        Assert.True(MemoryMap.Parse("7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ").HoldsProcessData);
+        Assert.True(ProcFs.Maps.ParseLine("55d4c000-55d6d000 rw-p 00000000 00:00 0                          [heap]").HoldsProcessData);
+        Assert.True(ProcFs.Maps.ParseLine("7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ").HoldsProcessData);
     }
 
     [Fact]
     public void A_real_process_map_includes_this_test_s_heap()
     {
-        var areas = MemoryMap.Read(Environment.ProcessId);
+        var areas = ProcFs.Maps.Read(Environment.ProcessId);
 
         Assert.Contains(areas, area => area.HoldsProcessData && !area.IsFileBacked);
-        Assert.Empty(MemoryMap.Read(int.MaxValue));
+        Assert.Empty(ProcFs.Maps.Read(int.MaxValue));
     }
 }

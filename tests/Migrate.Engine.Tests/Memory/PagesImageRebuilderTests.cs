@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Tests.Images;
 

@@ -1,6 +1,8 @@
 using Migrate.Engine.Images;
 using Migrate.Engine.Memory;
 
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Tests.Memory;
 
 public sealed class PrecopyImageChainTests : IDisposable

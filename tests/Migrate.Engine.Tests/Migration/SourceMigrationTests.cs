@@ -42,6 +42,8 @@ public sealed class SourceMigrationTests : IDisposable
 
         Assert.Equal(MigrationOutcome.Migrated, report.Outcome);
         Assert.True(_journal.IndexOf("tasks killed") < _journal.IndexOf("target commit"), _journal.ToString());
+        // The target resumes without waiting for the kernel to tear the source copy down.
+        Assert.True(_journal.IndexOf("target commit") < _journal.IndexOf("tasks gone"), _journal.ToString());
         Assert.True(_journal.IndexOf("target restore") < _journal.IndexOf("criu leaves the tasks stopped"), _journal.ToString());
         Assert.Null(_host.State(FakeHost.Pid));
         Assert.Equal(FakeTarget.SessionId, report.SessionId);
@@ -91,6 +93,20 @@ public sealed class SourceMigrationTests : IDisposable
 
         Assert.Equal(MigrationOutcome.Migrated, report.Outcome);
         Assert.Contains(report.Checks, check => check.Name == "files" && check.Verdict == CheckVerdict.Warn && check.Detail.StartsWith("ignored by --ignore-check files", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_target_whose_health_service_says_it_is_down_is_never_handshaken()
+    {
+        _target.Health = new TargetHealth(_target.Address, false, "NOT_SERVING: the file system of /var/lib/migrate is full");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Refused, report.Outcome);
+        Assert.True(report.TransientFailure);
+        Assert.DoesNotContain("target handshake", _journal.Entries);
+        Assert.Equal("cannot reach the target 10.0.0.2:7070: NOT_SERVING: the file system of /var/lib/migrate is full", report.Error);
+        Assert.Equal("running on the source, never frozen", report.ProcessState);
     }
 
     [Fact]
@@ -346,6 +362,7 @@ public sealed class SourceMigrationTests : IDisposable
     private sealed class CancellingTarget(FakeTarget inner, CancellationTokenSource cancel) : ITargetAgent
     {
         public TargetAddress Address => inner.Address;
+        public Task<TargetHealth> CheckHealthAsync(CancellationToken ct) => inner.CheckHealthAsync(ct);
         public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken ct) => inner.HandshakeAsync(source, ct);
         public Task<IReadOnlyList<CheckResult>> PreflightAsync(string s, PreflightQuery q, CancellationToken ct) => inner.PreflightAsync(s, q, ct);
         public Task<PageStreamStats> SendPagesAsync(string s, PageRound r, PageScan scan, IProgress<long>? p, CancellationToken ct) => inner.SendPagesAsync(s, r, scan, p, ct);

@@ -4,6 +4,7 @@ using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;

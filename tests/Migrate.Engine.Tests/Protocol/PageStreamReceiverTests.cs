@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 using Migrate.Protocol;

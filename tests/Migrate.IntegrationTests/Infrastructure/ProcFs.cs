@@ -72,6 +72,24 @@ internal static class ProcFs
         }
     }
 
+    /// <summary>The TracerPid line of /proc/PID/status: who traces it, 0 for nobody; null if it is gone.</summary>
+    public static int? TracerPid(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("TracerPid:", StringComparison.Ordinal));
+            return line is null ? null : int.Parse(line["TracerPid:".Length..].Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>What the process's descriptors link to (/proc/PID/fd): paths, "pipe:[N]", "anon_inode:[userfaultfd]", ...</summary>
+    public static IReadOnlyList<string> DescriptorTargets(int pid) =>
+        Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+
     public static string Executable(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget!;
 
     /// <summary>The command line, arguments joined by spaces; empty if the process is gone.</summary>
@@ -84,6 +102,20 @@ internal static class ProcFs
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
         {
             return "";
+        }
+    }
+
+    /// <summary>The PPid line of /proc/PID/status, or null when the process is gone.</summary>
+    public static int? ParentOf(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(line => line.StartsWith("PPid:", StringComparison.Ordinal));
+            return line is null ? null : int.Parse(line["PPid:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
         }
     }
 

@@ -5,8 +5,11 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// <summary>
 /// Where a workload runs from, when not from the compiled binaries and a
 /// directory of its own: for example a directory another host shares.
+/// <paramref name="Launcher"/> is a command that execs the workload in place
+/// (setpriv, to run it as another user), so its PID stays the workload's.
 /// </summary>
-internal sealed record WorkloadPlacement(string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null);
+internal sealed record WorkloadPlacement(
+    string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null, IReadOnlyList<string>? Launcher = null);
 
 /// <summary>
 /// A workload of tests/workloads, started by this test and ended by its own
@@ -29,7 +32,13 @@ internal abstract class Workload : IDisposable
             _ownDirectory = new TempDirectory(name);
             Directory = _ownDirectory.Path;
         }
-        var start = new ProcessStartInfo(placement?.Binary ?? workloads.Binary(name));
+        var binary = placement?.Binary ?? workloads.Binary(name);
+        var launcher = placement?.Launcher ?? [];
+        var start = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : binary);
+        foreach (var argument in launcher.Count > 0 ? [.. launcher.Skip(1), binary] : Array.Empty<string>())
+        {
+            start.ArgumentList.Add(argument);
+        }
         foreach (var argument in arguments(Directory))
         {
             start.ArgumentList.Add(argument);
@@ -69,6 +78,14 @@ internal abstract class Workload : IDisposable
         {
             _process.Kill();
             _process.WaitForExit();
+        }
+        else if (ProcFs.ParentOf(Pid) == Environment.ProcessId)
+        {
+            // A test that traced it (userfaultfd injection runs on a thread of
+            // this process) can make the runtime take a ptrace stop, which
+            // waitpid reports to any thread of the parent, for its exit: it
+            // runs on, still our child, so its PID is still its own.
+            ProcFs.Kill(Pid);
         }
         _process.Dispose();
         _ownDirectory?.Dispose();

@@ -32,9 +32,6 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
     {
         services.Report(MigrationStage.Committing);
         var session = frozen.Precopy.Preflight.SessionId;
-        var address = services.Target.Address;
-        var clock = services.Clock;
-
         IReadOnlyList<int> dumped;
         try
         {
@@ -45,25 +42,58 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
             return await RollBackAsync(frozen, e).ConfigureAwait(false);
         }
 
+        IStoppedTasks stopped;
         try
         {
-            using var stopped = services.Host.Pin(dumped);
-            stopped.Kill(KillTimeout);
-        }
-        catch (IOException e)
-        {
-            // SIGKILL reached every task; one that lingers cannot run again.
-            SourceLog.SlowKill(services.Logger, e.Message);
+            stopped = services.Host.Pin(dumped);
         }
         catch (Exception e) when (SourceFailures.WhileFrozen(e))
         {
-            return Failed(frozen, e, new CommitTimes(null, null, null, null),
-                $"in doubt: the source copy (PID {options.Pid}) is stopped or partly killed, and the target's copy waits stopped for session {session}. " +
-                $"If any task of the source tree is left (ps -p {options.Pid}), kill it, then resume the target's copy with: " +
-                $"migrate commit --to {address} --session {session}");
+            return InDoubt(frozen, e);
         }
-        double commitAt = clock.Now();
-        SourceLog.CommitPoint(services.Logger, options.Pid, session);
+        using (stopped)
+        {
+            try
+            {
+                stopped.SendKill();
+            }
+            catch (Exception e) when (SourceFailures.WhileFrozen(e))
+            {
+                return InDoubt(frozen, e);
+            }
+            double commitAt = services.Clock.Now();
+            SourceLog.CommitPoint(services.Logger, options.Pid, session);
+            var outcome = await ResumeOnTargetAsync(frozen, commitAt).ConfigureAwait(false);
+            try
+            {
+                // Only now: the target resumed its copy without waiting for the kernel to free this one's memory.
+                stopped.WaitGone(KillTimeout);
+            }
+            catch (IOException e)
+            {
+                // SIGKILL reached every task; one that lingers cannot run again.
+                SourceLog.SlowKill(services.Logger, e.Message);
+            }
+            return outcome;
+        }
+    }
+
+    private CommitOutcome InDoubt(Frozen frozen, Exception cause)
+    {
+        var session = frozen.Precopy.Preflight.SessionId;
+        var address = services.Target.Address;
+        return Failed(frozen, cause, new CommitTimes(null, null, null, null),
+            $"in doubt: the source copy (PID {options.Pid}) is stopped or partly killed, and the target's copy waits stopped for session {session}. " +
+            $"If any task of the source tree is left (ps -p {options.Pid}), kill it, then resume the target's copy with: " +
+            $"migrate commit --to {address} --session {session}");
+    }
+
+    /// <summary>After the commit point: the connections, the target's resume, the last pages.</summary>
+    private async Task<CommitOutcome> ResumeOnTargetAsync(Frozen frozen, double commitAt)
+    {
+        var session = frozen.Precopy.Preflight.SessionId;
+        var address = services.Target.Address;
+        var clock = services.Clock;
 
         var checks = new List<CheckResult>();
         if (options.TcpEstablished)

@@ -3,6 +3,8 @@ using Migrate.Engine.Criu;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
+using Migrate.Engine.Linux;
+
 namespace Migrate.Engine.Migration.Source;
 
 /// <summary>When the steps of the last freeze ended, on the migration's clock.</summary>

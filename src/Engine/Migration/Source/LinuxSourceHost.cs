@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
@@ -6,7 +7,7 @@ using Migrate.Engine.Memory;
 namespace Migrate.Engine.Migration.Source;
 
 /// <summary>This machine, through /proc, pidfds, CRIU and its images.</summary>
-public sealed class LinuxSourceHost(ICriu criu) : ISourceHost
+public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
 {
     public ProcessTree Discover(int pid) => ProcessTree.Discover(pid);
 
@@ -40,6 +41,7 @@ public sealed class LinuxSourceHost(ICriu criu) : ISourceHost
     {
         PrecopyMode.SoftDirty => new SoftDirtyTracker(criu, pid, sessionDirectory),
         PrecopyMode.ContentHash => new ContentHashTracker(() => ProcessTree.Discover(pid).Pids),
+        PrecopyMode.WriteProtect => new WriteProtectPrecopy(() => ProcessTree.Discover(pid).Pids, logger),
         _ => new NoTracker(),
     };
 

@@ -30,6 +30,7 @@ public enum PrecopyChoice
     Auto,
     SoftDirty,
     ContentHash,
+    WriteProtect,
     Off,
 }
 
@@ -45,5 +46,6 @@ public enum MigrationStage
     RollingBack,
 }
 
-/// <summary>A step of the migration, for a progress display.</summary>
-public readonly record struct MigrationProgress(MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, Memory.RoundStats? Round = null);
+/// <summary>A step of the migration, for a progress display: <paramref name="Round"/> when a pre-copy round ends, <paramref name="Scan"/> while it runs.</summary>
+public readonly record struct MigrationProgress(
+    MigrationStage Stage, long BytesDone = 0, long BytesTotal = 0, Memory.RoundStats? Round = null, Memory.RoundProgress? Scan = null);

@@ -39,7 +39,7 @@ public sealed class PrecopyPhase(SourceServices services, MigrationOptions optio
             for (int round = 1; stop is null; round++)
             {
                 services.Report(MigrationStage.Precopy);
-                var stats = await tracker.CopyRoundAsync(round, target, services.Bytes(MigrationStage.Precopy, 0), cancellationToken)
+                var stats = await tracker.CopyRoundAsync(round, target, services.Rounds(), cancellationToken)
                     .ConfigureAwait(false);
                 rounds.Add(stats);
                 services.Progress?.Report(new MigrationProgress(MigrationStage.Precopy, Round: stats));
@@ -68,10 +68,17 @@ public sealed class PrecopyPhase(SourceServices services, MigrationOptions optio
         PrecopyChoice.Off => (PrecopyMode.Off, "--precopy off"),
         PrecopyChoice.ContentHash => (PrecopyMode.ContentHash, "--precopy content-hash"),
         PrecopyChoice.SoftDirty when features.MemoryTracking => (PrecopyMode.SoftDirty, "--precopy soft-dirty"),
+        PrecopyChoice.WriteProtect when features.WriteTracking => (PrecopyMode.WriteProtect, "--precopy write-protect"),
+        PrecopyChoice.WriteProtect => throw new MigrationRefusedException(
+            "write-protect tracking is not available here: it needs Linux 6.7 or newer (asynchronous userfaultfd write-protect and PAGEMAP_SCAN) " +
+            "and CRIU with the project's --track-mem-wp patch (scripts/setup.sh builds it); use --precopy content-hash or auto"),
         PrecopyChoice.SoftDirty => throw new MigrationRefusedException(
             "soft-dirty memory tracking is not available here (the kernel lacks CONFIG_MEM_SOFT_DIRTY, says CRIU's feature check); " +
             "use --precopy content-hash or auto"),
         _ when features.MemoryTracking => (PrecopyMode.SoftDirty, "auto: CRIU reports soft-dirty memory tracking"),
-        _ => (PrecopyMode.ContentHash, "auto: no soft-dirty memory tracking on this kernel, so pages are compared by content hash"),
+        _ when features.WriteTracking => (PrecopyMode.WriteProtect,
+            "auto: no soft-dirty on this kernel; userfaultfd write-protect tracks the written pages exactly and CRIU dumps only those (--track-mem-wp)"),
+        _ => (PrecopyMode.ContentHash,
+            "auto: neither soft-dirty nor userfaultfd write-protect tracking on this kernel, so pages are compared by content hash"),
     };
 }

@@ -41,6 +41,11 @@ public sealed class PreflightPhase(SourceServices services, MigrationOptions opt
         try
         {
             tree = services.Host.Discover(options.Pid);
+            // Before three CRIU runs and a handshake with its 10 s connect timeout.
+            if (await services.Target.CheckHealthAsync(cancellationToken).ConfigureAwait(false) is { IsUp: false } down)
+            {
+                throw new TargetException(TargetFailure.Unreachable, $"cannot reach the target {down.Target}: {down.Detail}");
+            }
             source = await services.Host.CollectFactsAsync(cancellationToken).ConfigureAwait(false);
             handshake = await services.Target.HandshakeAsync(source, cancellationToken).ConfigureAwait(false);
             checks.AddRange(HostChecks.Compare(source, handshake.Target));

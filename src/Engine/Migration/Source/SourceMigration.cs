@@ -18,7 +18,7 @@ public sealed class SourceMigration(SourceServices services, MigrationOptions op
     /// <summary>A migration of this host's process <see cref="MigrationOptions.Pid"/> to <paramref name="target"/>.</summary>
     public static SourceMigration OnThisHost(
         ICriu criu, ITargetAgent target, MigrationOptions options, TimeProvider time, ILogger logger, IProgress<MigrationProgress>? progress = null) =>
-        new(new SourceServices(criu, target, new LinuxSourceHost(criu), new MigrationClock(time), logger, progress), options);
+        new(new SourceServices(criu, target, new LinuxSourceHost(criu, logger), new MigrationClock(time), logger, progress), options);
 
     public async Task<MigrationReport> RunAsync(CancellationToken cancellationToken)
     {

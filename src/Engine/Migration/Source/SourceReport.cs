@@ -130,6 +130,9 @@ internal sealed class SourceReport(SourceServices services, MigrationOptions opt
             ZeroPages: transfer.Pages.ZeroPages,
             BytesRaw: transfer.Pages.BytesRaw + transfer.Images.BytesRaw,
             BytesOnWire: transfer.Pages.BytesOnWire + transfer.Images.BytesOnWire,
-            Frozen: frozen);
+            Frozen: frozen,
+            BytesRead: transfer.Pages.BytesRead + transfer.Images.BytesRaw,
+            // Zero pages cost the target no write: they are holes, or implicit.
+            BytesWritten: transfer.Images.BytesRaw + transfer.Pages.BytesRaw + (restore?.Restored.RebuiltBytes ?? 0));
     }
 }

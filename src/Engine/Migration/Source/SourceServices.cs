@@ -10,6 +10,11 @@ public sealed record SourceServices(
 {
     public void Report(MigrationStage stage) => Progress?.Report(new MigrationProgress(stage));
 
+    /// <summary>Reports how far a pre-copy round has got, as it goes.</summary>
+    public IProgress<Memory.RoundProgress>? Rounds() => Progress is { } progress
+        ? new SynchronousProgress<Memory.RoundProgress>(round => progress.Report(new MigrationProgress(MigrationStage.Precopy, round.BytesSent, Scan: round)))
+        : null;
+
     /// <summary>Reports bytes as they move, on the caller's thread, so updates keep their order.</summary>
     public IProgress<long> Bytes(MigrationStage stage, long total) =>
         new SynchronousProgress<long>(bytes => Progress?.Report(new MigrationProgress(stage, bytes, total)));

@@ -1,7 +1,7 @@
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Migration.Target;
 

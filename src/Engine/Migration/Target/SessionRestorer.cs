@@ -1,6 +1,7 @@
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
@@ -28,7 +29,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         var checks = new List<CheckResult> { Require(options.Policy.Check(images)) };
 
         var started = time.GetTimestamp();
-        Rebuild(store, images, order.Rebuild);
+        long rebuiltBytes = Rebuild(store, images, order.Rebuild);
         double rebuildMs = time.GetElapsedTime(started).TotalMilliseconds;
 
         // The images, checked before CRIU is asked to restore them.
@@ -59,7 +60,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
             checks.Add(stripped);
         }
         checks.Add(Checks.Pass("restored", $"{Checks.Count(copy.Pids.Count, "task")} restored {(lazy ? "lazily" : "eagerly")} and stopped, waiting for the commit"));
-        var result = new RestoreResult(copy.RootPid, copy.Pids, new TargetTimings(rebuildMs, restoreMs, verifyMs), lazy, note, checks);
+        var result = new RestoreResult(copy.RootPid, copy.Pids, new TargetTimings(rebuildMs, restoreMs, verifyMs), lazy, note, checks, rebuiltBytes);
         return (result, copy);
     }
 
@@ -186,11 +187,12 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
     /// the pages they ask for is charged to the session before a byte is
     /// written; on any failure the files written so far are removed.
     /// </summary>
-    private static void Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
+    /// <returns>The bytes written.</returns>
+    private static long Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
     {
         if (rebuilds.Count == 0)
         {
-            return;
+            return 0;
         }
         var pages = store.CompletePages;
         long bytes = 0;
@@ -218,20 +220,22 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         {
             throw new TransferRejectedException(TransferRejection.TooLarge, $"the pages images cannot be rebuilt: {e.Message}", e);
         }
-        var written = new List<string>();
+        var files = new List<string>();
+        long written = 0;
         try
         {
             foreach (var rebuild in rebuilds)
             {
                 using var pagemap = PagemapReader.Open(Path.Combine(images, rebuild.PagemapFile));
                 var path = Path.Combine(images, rebuild.PagesFile);
-                PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap.ReadRuns(), path);
-                written.Add(path);
+                written += PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap.ReadRuns(), path);
+                files.Add(path);
             }
+            return written;
         }
         catch (Exception e)
         {
-            written.ForEach(File.Delete);
+            files.ForEach(File.Delete);
             store.Allowance.Refund(bytes);
             if (e is IOException io and not FileNotFoundException)
             {

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Migrate.Engine.Interop;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Protocol;
 
 namespace Migrate.Engine.Migration.Target;
@@ -46,8 +46,8 @@ public static class TargetWorkDirectory
     /// <summary>A directory, the agent's user's, that no group and no other user may read, write or enter.</summary>
     private static void RequirePrivate(string directory)
     {
-        using var location = Linux.OpenLocation(directory) ?? throw new WorkDirectoryException($"the work directory {directory} does not exist");
-        var status = Linux.Stat(location);
+        using var location = FileLocation.Open(directory) ?? throw new WorkDirectoryException($"the work directory {directory} does not exist");
+        var status = FileLocation.Stat(location);
         if (status.Kind == FileKind.SymbolicLink)
         {
             throw new WorkDirectoryException($"the work directory {directory} is a symbolic link; name the directory itself");
@@ -56,9 +56,9 @@ public static class TargetWorkDirectory
         {
             throw new WorkDirectoryException($"the work directory {directory} is not a directory");
         }
-        if (status.Uid != Linux.EffectiveUid)
+        if (status.Uid != Interop.Geteuid())
         {
-            throw new WorkDirectoryException($"the work directory {directory} belongs to uid {status.Uid}, not to the agent's user ({Linux.EffectiveUid})");
+            throw new WorkDirectoryException($"the work directory {directory} belongs to uid {status.Uid}, not to the agent's user ({Interop.Geteuid()})");
         }
         if ((status.Permissions & ~PrivateFiles.DirectoryMode) != 0)
         {

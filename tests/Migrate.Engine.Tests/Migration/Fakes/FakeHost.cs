@@ -106,10 +106,10 @@ internal sealed class FakeStoppedTasks(Journal journal, Dictionary<int, char> st
         }
     }
 
-    public int Kill(TimeSpan timeout)
+    public int SendKill()
     {
         journal.Add("tasks killed");
-        if (killFailure is not null)
+        if (killFailure is not null and not IOException)
         {
             throw killFailure;
         }
@@ -118,6 +118,16 @@ internal sealed class FakeStoppedTasks(Journal journal, Dictionary<int, char> st
             states.Remove(pid);
         }
         return pids.Count;
+    }
+
+    /// <summary>An IOException as the kill failure is a task slow to exit.</summary>
+    public void WaitGone(TimeSpan timeout)
+    {
+        journal.Add("tasks gone");
+        if (killFailure is IOException slow)
+        {
+            throw slow;
+        }
     }
 
     public void Dispose()

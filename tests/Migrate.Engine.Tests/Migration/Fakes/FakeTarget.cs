@@ -16,6 +16,9 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
 
     public IReadOnlyList<CheckResult> PreflightChecks { get; set; } = [Checks.Pass("files", "all the same")];
 
+    /// <summary>What the health service answers; up unless a test takes the target down.</summary>
+    public TargetHealth? Health { get; set; }
+
     public Exception? HandshakeFailure { get; set; }
     public Exception? RestoreFailure { get; set; }
     public Exception? CommitFailure { get; set; }
@@ -27,6 +30,12 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
     public TimeSpan RestoreTime { get; set; } = TimeSpan.FromMilliseconds(150);
 
     public TimeSpan CommitTime { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    public Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        journal.Add("target health");
+        return Task.FromResult(Health ?? new TargetHealth(Address, true, "serving"));
+    }
 
     public Task<TargetHandshake> HandshakeAsync(HostFacts source, CancellationToken cancellationToken)
     {

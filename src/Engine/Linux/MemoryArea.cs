@@ -1,0 +1,26 @@
+namespace Migrate.Engine.Linux;
+
+/// <summary>A device number as /proc prints it, major:minor in hexadecimal.</summary>
+public readonly record struct DeviceNumber(uint Major, uint Minor)
+{
+    public override string ToString() => $"{Major:x2}:{Minor:x2}";
+}
+
+/// <summary>
+/// One line of /proc/PID/maps (proc(5)): a VMA. <see cref="Offset"/> is the
+/// file offset of a file mapping, and 0 for anonymous memory: the kernel shows
+/// no vm_pgoff without a file (fs/proc/task_mmu.c, show_map_vma), so an area
+/// moved by mremap reads as any new one.
+/// </summary>
+public readonly record struct MemoryArea(
+    ulong Start, ulong End, bool Readable, bool Writable, bool Executable, bool Private, ulong Offset, DeviceNumber Device, ulong Inode, string Path)
+{
+    public ulong Pages => (End - Start) / PageSize.Bytes;
+
+    public bool IsFileBacked => Path.StartsWith('/');
+
+    /// <summary>The kernel's own areas, set up anew for every process (vDSO, vvar, vsyscall, uprobes).</summary>
+    public bool IsKernelSpecial => Path is "[vsyscall]" or "[vvar]" or "[vvar_vclock]" or "[vdso]" or "[uprobes]";
+
+    public bool Contains(ulong address) => address >= Start && address < End;
+}

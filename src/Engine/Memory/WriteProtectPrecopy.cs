@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
+
+namespace Migrate.Engine.Memory;
+
+/// <summary>
+/// Pre-copy with exact write tracking, for kernels without soft-dirty: the
+/// <see cref="WriteProtectTracker"/> finds the pages written since the last
+/// round, the first round reads every page that holds data, and the target
+/// keeps each round as the next CRIU image set of a chain
+/// (<see cref="PrecopyImageChain"/>), written while the process runs. The
+/// final dump (criu --track-mem-wp, patch 0001) writes only the pages written
+/// since the last round and leaves the rest in a pages-less parent
+/// (<see cref="WriteTrackingParent"/>). So the freeze reads, sends and writes
+/// the dirty set, not the process.
+/// </summary>
+/// <remarks>
+/// Every page the final dump leaves in its parent is checked against what the
+/// chain holds, while the tree is frozen; any the chain lacks (a page the
+/// tracker was never shown, for instance) is read from the frozen tasks and
+/// sent as one more round, so the final set's parent holds every page it
+/// names. The target checks the same again before it restores
+/// (SessionRestorer). The userfaultfds stay open until the tracker is
+/// disposed, after CRIU has dumped: CRIU reads the protection they keep.
+/// </remarks>
+public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, ILogger logger) : IMemoryTracker, IDisposable
+{
+    private readonly WriteProtectTracker _tracker = new(logger);
+    private readonly Dictionary<int, PageRanges> _sent = [];
+    private int _lastRound;
+
+    public PrecopyMode Mode => PrecopyMode.WriteProtect;
+
+    public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var writes = _tracker.Scan(currentTasks());
+        var meter = new RoundMeter(round, writes.Sum(task => task.WrittenPages + task.WholePages), progress);
+        var stats = await SendRoundAsync(round, writes.Select(task => (task.Pid, Runs: (Func<ResidentPages, IEnumerable<PageRun>>)task.Runs)),
+            target, meter.AddPagesDone, meter.BytesSent, cancellationToken).ConfigureAwait(false);
+        return new RoundStats(round, stats.Counts.Scanned, stats.Counts.Changed, stats.PagesSent, stats.ZeroPages,
+            stats.BytesRaw, stats.BytesOnWire, clock.Elapsed.TotalMilliseconds);
+    }
+
+    public CriuDump FinalDump(CriuDump dump)
+    {
+        // CRIU looks for the parent beside the images, by a relative path (criu/image.c, open_parent).
+        var parent = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dump.ImagesDirectory))!, WriteTrackingParent.SetName);
+        WriteTrackingParent.Write(parent, currentTasks());
+        return dump with { TrackMemory = true, TrackMemoryByWriteProtect = true, ParentImages = Path.Combine("..", WriteTrackingParent.SetName) };
+    }
+
+    public async Task<FinalPages> SendFinalPagesAsync(
+        string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    {
+        var missing = new List<(int Pid, IReadOnlyList<PageRange> Ranges)>();
+        foreach (var pid in ProcessTreeImage.Pids(imagesDirectory))
+        {
+            var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(pid)));
+            var sent = _sent.GetValueOrDefault(pid) ?? new PageRanges();
+            var gaps = pagemap.Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0)
+                .SelectMany(run => sent.Gaps(run.Address, run.Pages)).ToList();
+            if (gaps.Count > 0)
+            {
+                missing.Add((pid, gaps));
+            }
+        }
+        if (missing.Count == 0)
+        {
+            return FinalPages.None with { ParentSet = PrecopyImageChain.SetName(_lastRound) };
+        }
+        // The tasks are frozen, and their memory is as CRIU dumped it: reading it now is reading the dump.
+        int round = _lastRound + 1;
+        var stats = await SendRoundAsync(round,
+            missing.Select(task => (task.Pid, Runs: (Func<ResidentPages, IEnumerable<PageRun>>)(_ => task.Ranges.SelectMany(range => range.Runs())))),
+            target, pagesRead: null, bytesSent, cancellationToken).ConfigureAwait(false);
+        return new FinalPages(stats.PagesSent, stats.ZeroPages, stats.BytesRaw, stats.BytesOnWire,
+            new HashSet<string>(), [], PrecopyImageChain.SetName(round))
+        {
+            BytesRead = stats.Counts.Scanned * PageSize.Bytes,
+        };
+    }
+
+    public void Dispose() => _tracker.Dispose();
+
+    /// <summary>Reads each task's runs and sends them as chain round <paramref name="round"/>; remembers which pages the target now holds.</summary>
+    private async Task<PageStreamStats> SendRoundAsync(
+        int round, IEnumerable<(int Pid, Func<ResidentPages, IEnumerable<PageRun>> Runs)> tasks, IPrecopyTarget target,
+        Action<int>? pagesRead, IProgress<long>? bytesSent, CancellationToken cancellationToken)
+    {
+        var stats = await target.SendPagesAsync(new PageRound(round, ImageChain: true), async (output, token) =>
+        {
+            var counts = new SiftCounts();
+            foreach (var (pid, runs) in tasks)
+            {
+                using var resident = ResidentPages.Open(pid);
+                if (resident is null)
+                {
+                    continue;
+                }
+                var sent = Sent(pid);
+                counts += await PageScanner.ReadRunsAsync(pid, runs(resident), (builder, address, pages) =>
+                {
+                    sent.Add(address, pages);
+                    return builder.Keep(address, pages);
+                }, output, pagesRead, token).ConfigureAwait(false);
+            }
+            return counts;
+        }, bytesSent, cancellationToken).ConfigureAwait(false);
+        _lastRound = round;
+        return stats;
+    }
+
+    private PageRanges Sent(int pid)
+    {
+        if (!_sent.TryGetValue(pid, out var ranges))
+        {
+            _sent[pid] = ranges = new PageRanges();
+        }
+        return ranges;
+    }
+}
