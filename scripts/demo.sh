@@ -30,7 +30,7 @@ unshare --pid --fork --mount-proc --kill-child \
   >"$demo/target.log" 2>&1 &
 target_pid=$!
 for _ in $(seq 300); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$demo/target.log")
+  port=$(sed -n 's|.*listening on https://127.0.0.1:\([0-9]*\).*|\1|p' "$demo/target.log")
   [ -n "$port" ] && break
   kill -0 "$target_pid" 2>/dev/null || { cat "$demo/target.log"; exit 1; }
   sleep 0.1

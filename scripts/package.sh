@@ -57,13 +57,36 @@ version=$("$lib/migrate" --version | sed -n 's/^migrate //p' | head -1)
 [ -n "$version" ] || die "migrate --version printed no version"
 log "version $version, CRIU $("$lib/criu" --version | sed -n 's/^Version: *//p') from $criu"
 
-mkdir -p "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/migrate" "$root/usr/share/doc/migrate" "$root/DEBIAN"
+mkdir -p "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/migrate" "$root/usr/share/doc/migrate" "$root/usr/share/man/man8" "$root/DEBIAN"
 ln -s ../lib/migrate/migrate "$root/usr/bin/migrate"
 ln -s ../lib/migrate/migrate-target "$root/usr/bin/migrate-target"
 install -m 0644 "$repo/packaging/migrate-target.service" "$root/lib/systemd/system/migrate-target.service"
 install -m 0644 "$repo/packaging/migrate-target.conf" "$root/etc/migrate/migrate-target.conf"
 install -m 0644 "$repo/README.md" "$root/usr/share/doc/migrate/README.md"
 install -d -m 0700 "$root/var/lib/migrate-target"
+
+# One man page per program, section 8 as both need root, made from its --help
+# (and each subcommand's), so that the two cannot disagree.
+# man_page PROGRAM FILES SUBCOMMAND...
+man_page() {
+  local program=$1 files=$2 command summary
+  shift 2
+  summary=$("$lib/$program" --help | sed -n '2s/^ *[^:]*: *//p')
+  {
+    printf '.TH %s 8 "" "migrate %s" "System Administration"\n' "${program^^}" "$version"
+    printf '.SH NAME\n%s \\- %s\n' "${program//-/\\-}" "$summary"
+    printf '.SH DESCRIPTION\n'
+    "$lib/$program" --help | awk -f "$repo/scripts/lib/help2man.awk"
+    for command in "$@"; do
+      printf '.SH "%s %s"\n' "${program//-/\\-}" "$command"
+      "$lib/$program" "$command" --help | awk -f "$repo/scripts/lib/help2man.awk"
+    done
+    printf '.SH FILES\n%b\n' "$files"
+    printf '.SH "SEE ALSO"\n.BR criu (8),\n/usr/share/doc/migrate/README.md\n'
+  } | gzip -9n >"$root/usr/share/man/man8/$program.8.gz"
+}
+man_page migrate '.TP\n/etc/migrate/token\nThe token of the target agents (--token-file)' check evacuate commit abort
+man_page migrate-target '.TP\n/etc/migrate/migrate-target.conf\nThe settings (--config)\n.TP\n/etc/migrate/token\nThe token sources present (--token-file)\n.TP\n/var/lib/migrate-target\nSession images and CRIU logs (--work-dir)'
 for script in postinst prerm postrm; do
   install -m 0755 "$repo/packaging/debian/$script" "$root/DEBIAN/$script"
 done
@@ -77,7 +100,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$lib/criu" "$lib/migrate" "$lib
   || { cat "$work/shlibs.log" >&2; die "dpkg-shlibdeps failed"; }
 shlibs=${shlibs#shlibs:Depends=}
 # Loaded at run time, so dpkg-shlibdeps cannot see them: .NET opens libssl
-# for every hash and random number (the token), and the agents run unshare(1)
+# for TLS and every hash and random number (the token), and the agents run unshare(1)
 # (the unit) and nft(8) (removing CRIU's network-lock table).
 depends="$shlibs, libssl3, util-linux, nftables"
 

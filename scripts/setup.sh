@@ -32,6 +32,9 @@ packages=(
   iproute2 util-linux procps
   # nft removes the network-lock table a --tcp-established dump leaves behind.
   nftables
+  # scripts/package.sh: dpkg-deb is dpkg's, dpkg-shlibdeps dpkg-dev's; the
+  # package test checks the unit with systemd-analyze(1), which is systemd's.
+  dpkg-dev systemd
 )
 
 # The CRIU build is cached under a key made of the tarball's checksum and the

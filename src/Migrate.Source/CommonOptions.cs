@@ -12,12 +12,6 @@ internal static class CommonOptions
         Required = true,
     };
 
-    public static Option<string> TokenFile() => new("--token-file")
-    {
-        Description = "File holding the target agent's token",
-        DefaultValueFactory = _ => "/etc/migrate/token",
-    };
-
     public static Option<bool> Verbose() => new("--verbose", "-v")
     {
         Description = "Log what the engine does to standard error",
@@ -33,23 +27,5 @@ internal static class CommonOptions
         {
             throw new UsageException($"--to: {e.Message}");
         }
-    }
-
-    public static string ReadToken(string path)
-    {
-        string token;
-        try
-        {
-            token = File.ReadAllText(path).Trim();
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new UsageException($"the token file {path} does not exist: copy it from the target host (migrate-target writes it to its --token-file), or name it with --token-file");
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new UsageException($"cannot read the token file {path}: permission denied (migrate runs as root; the file is root's, mode 0600)");
-        }
-        return token.Length > 0 ? token : throw new UsageException($"the token file {path} is empty: copy it again from the target host");
     }
 }

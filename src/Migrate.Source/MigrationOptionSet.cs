@@ -42,6 +42,11 @@ internal sealed class MigrationOptionSet
     private readonly VerificationOptionSet _verification = new();
     private readonly Option<bool> _shellJob = new("--shell-job") { Description = "The process belongs to a terminal session (criu --shell-job)" };
     private readonly Option<bool> _tcpEstablished = new("--tcp-established") { Description = "Migrate established TCP connections (criu --tcp-established)" };
+    private readonly Option<bool> _fileLocks = new("--file-locks") { Description = "Migrate the file locks the process holds (criu --file-locks)" };
+    private readonly Option<bool> _linkRemap = new("--link-remap")
+    {
+        Description = "Files the process holds open but that were unlinked are linked back under a temporary name instead of copied (criu --link-remap)",
+    };
     private readonly Option<bool> _keepImages = new("--keep-images") { Description = "Keep the source's image files after the migration" };
     private readonly Option<string> _workDir = new("--work-dir")
     {
@@ -75,7 +80,7 @@ internal sealed class MigrationOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
+        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _fileLocks, _linkRemap, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
         {
             command.Options.Add(option);
         }
@@ -101,6 +106,8 @@ internal sealed class MigrationOptionSet
             WorkDirectory = parse.GetValue(_workDir)!,
             ShellJob = parse.GetValue(_shellJob),
             TcpEstablished = parse.GetValue(_tcpEstablished),
+            FileLocks = parse.GetValue(_fileLocks),
+            LinkRemap = parse.GetValue(_linkRemap),
             KeepImages = parse.GetValue(_keepImages),
             Precopy = parse.GetValue(_precopy) switch
             {

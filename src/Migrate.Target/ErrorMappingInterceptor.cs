@@ -59,6 +59,7 @@ internal sealed partial class ErrorMappingInterceptor(ILogger<ErrorMappingInterc
     internal static Status? ToStatus(Exception e) => e switch
     {
         SessionNotFoundException => new Status(StatusCode.NotFound, e.Message),
+        SessionAccessDeniedException => new Status(StatusCode.PermissionDenied, e.Message),
         CheckFailedException => new Status(StatusCode.FailedPrecondition, e.Message),
         InvalidSessionStateException => new Status(StatusCode.FailedPrecondition, e.Message),
         TransferRejectedException rejected => new Status(rejected.Reason switch

@@ -9,7 +9,8 @@ namespace Migrate.Target;
 /// <summary>
 /// Adapts the gRPC contract to <see cref="TargetSessions"/>: messages become
 /// the engine's records through <see cref="WireMapping"/>, streams go to the
-/// protocol layer's receivers. No migration logic lives here.
+/// protocol layer's receivers, and the session secret header goes with each
+/// call's session ID. No migration logic lives here.
 /// </summary>
 internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Compat.HostFacts facts) : MigrationTarget.MigrationTargetBase
 {
@@ -19,12 +20,13 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
-        var session = sessions.Open(WireMapping.FromWire(request.Source));
+        var (session, secret) = sessions.Open(WireMapping.FromWire(request.Source));
         CallSession.Bind(context, session.Id);
         return Task.FromResult(new HandshakeReply
         {
             ProtocolVersion = WireProtocol.Version,
             SessionId = session.Id,
+            SessionSecret = secret,
             Target = WireMapping.ToWire(facts),
             Limits = WireMapping.ToWire(sessions.Limits),
         });
@@ -32,7 +34,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
 
     public override async Task<PreflightReply> Preflight(PreflightRequest request, ServerCallContext context)
     {
-        var checks = await sessions.Get(CallSession.Bind(context, request.SessionId)).PreflightAsync(WireMapping.FromWire(request), context.CancellationToken);
+        var checks = await Session(request.SessionId, context).PreflightAsync(WireMapping.FromWire(request), context.CancellationToken);
         var reply = new PreflightReply();
         reply.Checks.AddRange(checks.Select(WireMapping.ToWire));
         return reply;
@@ -46,7 +48,7 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
             throw new TransferRejectedException(TransferRejection.Malformed, "a page stream must open with PageStreamBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
+        var session = Session(begin.SessionId, context);
         var round = new Engine.Memory.PageRound((int)Math.Min(begin.Round, int.MaxValue), begin.ImageChain);
         return await session.ReceivePagesAsync(round, (store, t) => PageStreamReceiver.ReceiveAsync(Rest(requestStream, t), store, t), token);
     }
@@ -59,26 +61,31 @@ internal sealed class MigrationTargetService(TargetSessions sessions, Engine.Com
             throw new TransferRejectedException(TransferRejection.Malformed, "an image stream must open with ImageSetBegin");
         }
         var begin = requestStream.Current.Begin;
-        var session = sessions.Get(CallSession.Bind(context, begin.SessionId));
+        var session = Session(begin.SessionId, context);
         var stats = await session.ReceiveImagesAsync(begin.Set, begin.Parent,
             (directory, limits, t) => ImageSetReceiver.ReceiveAsync(Rest(requestStream, t), directory, limits, t), token);
         return new ImageStreamSummary { Files = (uint)stats.Files, BytesRaw = (ulong)stats.BytesRaw, BytesOnWire = (ulong)stats.BytesOnWire };
     }
 
     public override async Task<RestoreReply> Restore(RestoreRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
+        WireMapping.ToWire(await Session(request.SessionId, context).RestoreAsync(WireMapping.FromWire(request), context.CancellationToken));
 
     public override async Task<CommitReply> Commit(CommitRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).CommitAsync(context.CancellationToken));
+        WireMapping.ToWire(await sessions.GetToSettle(CallSession.Bind(context, request.SessionId), Secret(context)).CommitAsync(context.CancellationToken));
 
     public override async Task<AbortReply> Abort(AbortRequest request, ServerCallContext context)
     {
-        int killed = await sessions.Get(CallSession.Bind(context, request.SessionId)).AbortAsync(request.Reason, context.CancellationToken);
+        int killed = await sessions.GetToSettle(CallSession.Bind(context, request.SessionId), Secret(context)).AbortAsync(request.Reason, context.CancellationToken);
         return new AbortReply { KilledTasks = (uint)killed };
     }
 
     public override async Task<AwaitPagesReply> AwaitPages(AwaitPagesRequest request, ServerCallContext context) =>
-        WireMapping.ToWire(await sessions.Get(CallSession.Bind(context, request.SessionId)).AwaitPagesAsync(context.CancellationToken));
+        WireMapping.ToWire(await Session(request.SessionId, context).AwaitPagesAsync(context.CancellationToken));
+
+    /// <summary>The call's session, for its opener alone; recorded as the call's, for the log.</summary>
+    private TargetSession Session(string id, ServerCallContext context) => sessions.Get(CallSession.Bind(context, id), Secret(context));
+
+    private static string? Secret(ServerCallContext context) => context.RequestHeaders.GetValue(WireProtocol.SessionSecretHeader);
 
     private static async IAsyncEnumerable<T> Rest<T>(
         IAsyncStreamReader<T> stream, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Migrate.Common;
+using Migrate.Engine.Credentials;
 using Migrate.Target;
 
 var config = new Option<string?>("--config")
@@ -16,7 +17,24 @@ var workDir = new Option<string>("--work-dir")
 };
 var tokenFile = new Option<string>("--token-file")
 {
-    Description = "Token a source must present; created with a random token (mode 0600) if missing (default /etc/migrate/token)",
+    Description = "The file to copy to source hosts: the token they present and this agent's certificate fingerprint; " +
+        "created (mode 0600) if missing, with FILE.key (this agent's key) and FILE.operator (settles sessions by hand) beside it (default " + CredentialFile.DefaultPath + ")",
+};
+var certificate = new Option<string?>("--cert")
+{
+    Description = "Present this certificate (PEM, from your own CA) instead of the self-signed one in FILE.key",
+};
+var key = new Option<string?>("--key")
+{
+    Description = "The private key of --cert (PEM, mode 0600); default: in the --cert file",
+};
+var clientCa = new Option<string?>("--client-ca")
+{
+    Description = "Require each source to present a client certificate that a CA in this PEM file signed (mutual TLS)",
+};
+var maxConnections = new Option<int>("--max-connections")
+{
+    Description = "Most connections open at once; more are closed as they arrive (default 32)",
 };
 var keepImages = new Option<bool>("--keep-images")
 {
@@ -24,7 +42,7 @@ var keepImages = new Option<bool>("--keep-images")
 };
 var limits = new StorageLimitOptions();
 var policy = new RestorePolicyOptions();
-Option[] configurable = [listen, workDir, tokenFile, keepImages, .. limits.All, .. policy.All];
+Option[] configurable = [listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxConnections, .. limits.All, .. policy.All];
 
 var root = new RootCommand("migrate-target: receives migrating processes and restores them with CRIU") { config };
 foreach (var option in configurable)
@@ -43,8 +61,12 @@ root.SetAction((parse, cancellationToken) =>
                 ? address
                 : throw new TargetConfigException($"no address to listen on: pass --listen HOST:PORT or set listen in {file.Path}"),
             file.Get(parse, workDir, "/var/lib/migrate-target"),
-            file.Get(parse, tokenFile, "/etc/migrate/token"),
+            file.Get(parse, tokenFile, CredentialFile.DefaultPath),
             file.Get(parse, keepImages, false),
+            file.Get(parse, certificate, null),
+            file.Get(parse, key, null),
+            file.Get(parse, clientCa, null),
+            file.Get(parse, maxConnections, 32),
             limits.Read(parse, file),
             policy.Read(parse, file));
     }

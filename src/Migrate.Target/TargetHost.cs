@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
@@ -13,28 +14,36 @@ using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
-internal sealed record TargetHostOptions(string Listen, string WorkDirectory, string TokenFile, bool KeepImages, StorageLimits Limits, RestorePolicy Policy);
+/// <param name="CertificateFile">Present this certificate instead of the self-signed one; null for that one.</param>
+/// <param name="ClientCaFile">Require client certificates that these CAs signed; null for none.</param>
+internal sealed record TargetHostOptions(
+    string Listen, string WorkDirectory, string TokenFile, bool KeepImages,
+    string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections, StorageLimits Limits, RestorePolicy Policy);
 
-/// <summary>Wires the target agent: Kestrel on HTTP/2, authentication, the gRPC service.</summary>
-internal static class TargetHost
+/// <summary>Wires the target agent: Kestrel on HTTP/2 over TLS, authentication, the gRPC service.</summary>
+internal static partial class TargetHost
 {
     public static async Task<int> RunAsync(TargetHostOptions options, CancellationToken cancellationToken)
     {
         TargetAddress address;
-        string token;
+        TargetIdentity identity;
+        CertificateAuthority? clientAuthority;
         try
         {
             address = TargetAddress.Parse(options.Listen, allowAnyPort: true);
+            RequireUsable(options);
             RequireOwnProc();
-            token = TokenFile.LoadOrCreate(options.TokenFile);
+            clientAuthority = options.ClientCaFile is { } file ? CertificateAuthority.Load(file, "client CA file") : null;
+            identity = TargetIdentity.LoadOrCreate(options.TokenFile, options.CertificateFile, options.KeyFile, TimeProvider.System);
             // Images hold the memory of the processes they came from: root's alone (an existing directory keeps its mode).
             Directory.CreateDirectory(options.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or CredentialException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
             return ExitCodes.Usage;
         }
+        using var disposeIdentity = identity;
 
         // Before anything is written: the work directory's files, CRIU's among them, are the agent's alone.
         PrivateFiles.RestrictUmask();
@@ -67,9 +76,24 @@ internal static class TargetHost
             // HTTP/2 windows above still bound what a peer can make us buffer.
             kestrel.Limits.MaxRequestBufferSize = 64 << 20;
             kestrel.Limits.Http2.MaxFrameSize = (1 << 20) - 1;
+            // A source that vanishes (a host frozen, a cable pulled) leaves its
+            // stream open and its session locked until the connection dies:
+            // ping a connection silent for 10 s, drop it if 20 s bring no answer.
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+            // A migration uses one connection and a few streams at a time; the
+            // windows above let each connection hold up to 32 MiB in flight.
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 16;
+            var tls = TransportSecurity.ServerOptions(identity.Certificate, clientAuthority, kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>());
             foreach (var ip in Resolve(address.Host))
             {
-                kestrel.Listen(ip, address.Port, listen => listen.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(ip, address.Port, listen =>
+                {
+                    // HTTP/2 only, over TLS only: a plaintext peer never gets an answer.
+                    listen.Protocols = HttpProtocols.Http2;
+                    listen.UseHttps(tls);
+                });
             }
         });
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
@@ -85,17 +109,21 @@ internal static class TargetHost
             MaxSessions = options.Limits.MaxSessions,
             Policy = options.Policy,
         };
+        // The health service's work-directory check takes them from here.
         builder.Services.AddSingleton(targetOptions);
-        builder.Services.AddSingleton(services => new TargetSessions(new TargetServices(
-            criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
-            services.GetRequiredService<ILogger<TargetSessions>>())));
+        builder.Services.AddSingleton(services => new TargetSessions(
+            new TargetServices(criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
+                services.GetRequiredService<ILogger<TargetSessions>>()),
+            identity.OperatorSecret));
         builder.Services.AddHostedService<SessionJanitor>();
         builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes)
             .AddServiceOptions<MigrationTargetService>(service =>
             {
                 // Interceptors run in order: authenticate before anything else.
-                // The health service has neither: it answers anyone.
-                service.Interceptors.Add<TokenAuthInterceptor>(token);
+                // The health service has neither: it answers whoever completes
+                // the TLS handshake (with --client-ca, only holders of a client
+                // certificate), and says only SERVING or NOT_SERVING.
+                service.Interceptors.Add<TokenAuthInterceptor>(identity.Token);
                 service.Interceptors.Add<ErrorMappingInterceptor>();
             });
         TargetHealth.AddTo(builder.Services);
@@ -103,9 +131,9 @@ internal static class TargetHost
         var app = builder.Build();
         try
         {
-            var logger = app.Services.GetRequiredService<ILogger<TargetSessions>>();
-            TargetWorkDirectory.Prepare(targetOptions, logger);
-            AgentLog.PolicyInEffect(logger, targetOptions.Policy);
+            var sessionLogger = app.Services.GetRequiredService<ILogger<TargetSessions>>();
+            TargetWorkDirectory.Prepare(targetOptions, sessionLogger);
+            AgentLog.PolicyInEffect(sessionLogger, targetOptions.Policy);
         }
         catch (Exception e) when (e is WorkDirectoryException or IOException or UnauthorizedAccessException)
         {
@@ -120,6 +148,12 @@ internal static class TargetHost
             // Tests and scripts read this line to learn a port chosen by the kernel.
             Console.WriteLine($"migrate-target: listening on {bound}");
         }
+        // A log line, so that under systemd the journal has it with a priority like every other.
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
+        var fingerprint = CertificateFingerprint.Of(identity.Certificate);
+        var tokenPath = Path.GetFullPath(options.TokenFile);
+        var clientCertificate = clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}";
+        LogIdentity(logger, fingerprint, tokenPath, clientCertificate);
         await app.WaitForShutdownAsync(cancellationToken);
         return ExitCodes.Ok;
     }
@@ -132,6 +166,18 @@ internal static class TargetHost
             return [ip];
         }
         return trimmed == "localhost" ? [IPAddress.Loopback] : Dns.GetHostAddresses(trimmed).Take(1);
+    }
+
+    private static void RequireUsable(TargetHostOptions options)
+    {
+        if (options.KeyFile is not null && options.CertificateFile is null)
+        {
+            throw new InvalidOperationException("--key needs --cert");
+        }
+        if (options.MaxConnections < 1)
+        {
+            throw new InvalidOperationException("--max-connections must be at least 1");
+        }
     }
 
     /// <summary>
@@ -147,4 +193,7 @@ internal static class TargetHost
                 $"/proc belongs to another PID namespace (it shows this process as {self}, not {Environment.ProcessId}); start the agent with 'unshare --pid --fork --mount-proc'");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Certificate SHA-256 {Fingerprint}; sources need the token file {TokenFile}{ClientCertificate}")]
+    private static partial void LogIdentity(ILogger logger, CertificateFingerprint fingerprint, string tokenFile, string clientCertificate);
 }

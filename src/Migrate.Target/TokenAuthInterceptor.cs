@@ -1,7 +1,7 @@
-using System.Security.Cryptography;
-using System.Text;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Migrate.Engine.Credentials;
+using Migrate.Engine.Protocol;
 
 namespace Migrate.Target;
 
@@ -12,7 +12,7 @@ namespace Migrate.Target;
 /// </summary>
 internal sealed class TokenAuthInterceptor(string token) : Interceptor
 {
-    private readonly byte[] _expectedDigest = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+    private readonly SecretDigest _token = new(token);
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -45,10 +45,9 @@ internal sealed class TokenAuthInterceptor(string token) : Interceptor
     private void Authenticate(ServerCallContext context)
     {
         const string Scheme = "Bearer ";
-        var header = context.RequestHeaders.GetValue("authorization");
-        var presented = header is not null && header.StartsWith(Scheme, StringComparison.Ordinal) ? header[Scheme.Length..] : "";
-        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
-        if (!CryptographicOperations.FixedTimeEquals(digest, _expectedDigest))
+        var header = context.RequestHeaders.GetValue(WireProtocol.AuthorizationHeader);
+        var presented = header is not null && header.StartsWith(Scheme, StringComparison.Ordinal) ? header[Scheme.Length..] : null;
+        if (!_token.Matches(presented))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "missing or wrong token"));
         }

@@ -100,9 +100,8 @@ public sealed class EvacuationTests(Workloads workloads)
     public async Task Choosing_processes_two_ways_at_once_is_a_usage_error()
     {
         using var token = new TempDirectory("token");
-        await File.WriteAllTextAsync(token.Combine("token"), new string('0', 64));
 
-        var result = await MigrateCli.RunRawAsync(null, "evacuate", "--to", "127.0.0.1:1", "--token-file", token.Combine("token"), "--pid", "1234", "--match", "x");
+        var result = await MigrateCli.RunRawAsync(null, "evacuate", "--to", "127.0.0.1:1", "--token-file", TokenFiles.WriteUnused(token.Combine("token")), "--pid", "1234", "--match", "x");
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains("one way", result.Stderr, StringComparison.Ordinal);

@@ -55,8 +55,7 @@ public sealed class OneShotMigrationTests(Workloads workloads)
         await using var target = await TargetAgent.StartAsync();
         using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
         using var wrong = new TempDirectory("token");
-        var wrongToken = wrong.Combine("token");
-        await File.WriteAllTextAsync(wrongToken, new string('0', 64));
+        var wrongToken = TokenFiles.WriteWrongToken(wrong.Combine("token"), target);
 
         var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", wrongToken, counter.Pid.ToString());
 
@@ -85,9 +84,8 @@ public sealed class OneShotMigrationTests(Workloads workloads)
     {
         using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
         using var token = new TempDirectory("token");
-        await File.WriteAllTextAsync(token.Combine("token"), new string('0', 64));
 
-        var result = await MigrateCli.RunAsync("--to", $"127.0.0.1:{ClosedPort()}", "--token-file", token.Combine("token"), counter.Pid.ToString());
+        var result = await MigrateCli.RunAsync("--to", $"127.0.0.1:{ClosedPort()}", "--token-file", TokenFiles.WriteUnused(token.Combine("token")), counter.Pid.ToString());
 
         Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Contains("cannot reach the target", result.Stdout, StringComparison.Ordinal);

@@ -36,10 +36,10 @@ public sealed class PrecopyTests(Workloads workloads)
     }
 
     [Fact]
-    public async Task Auto_picks_write_protect_here_and_the_freeze_moves_only_what_changed_since_the_last_round()
+    public async Task Auto_picks_write_protect_here_the_freeze_moves_only_what_changed_since_the_last_round_and_the_chain_restores_lazily()
     {
         const int SizeMiB = 256;
-        await using var target = await TargetAgent.StartAsync();
+        await using var target = await TargetAgent.StartAsync(arguments: ["--keep-images"]);
         using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: SizeMiB, hotMiB: 4, rateMiBPerSecond: 20);
 
         var result = await Migrate(target, dirtier.Pid);
@@ -65,8 +65,44 @@ public sealed class PrecopyTests(Workloads workloads)
         Assert.True(dirtyBytes < (SizeMiB << 20) / 8, $"{dirtyBytes} dirty bytes dumped while frozen");
         Assert.True(read <= dirtyBytes + OtherImages, $"{read} bytes read while frozen, {dirtyBytes} dirty");
         Assert.True(written <= 2 * dirtyBytes + OtherImages, $"{written} bytes written on the target while frozen, {dirtyBytes} dirty");
+        // The pages the final dump left in the rounds' image sets are served by
+        // the lazy-pages daemon, not loaded by the restorer before the process
+        // exists (patch 0004; CRIU 4.2.1 loaded all of them itself).
+        Assert.Equal("lazy", report.GetProperty("restore").GetString());
+        var restored = CriuRestoreLog.Pages(target, report);
+        Assert.True(restored.Lazy >= (SizeMiB - 8) * 256, $"{restored.Lazy} pages left to the lazy-pages daemon of a {SizeMiB} MiB process");
+        Assert.True(restored.Loaded < 256, $"the restorer loaded {restored.Loaded} pages itself");
         Assert.NotNull(target.FindProcess(dirtier.Pid));
         await dirtier.VerifyEveryPageAsync();
+    }
+
+    [Fact]
+    public async Task A_source_agent_killed_mid_round_leaves_the_process_running_untraced_and_unprotected()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var dirtier = await Dirtier.StartAsync(workloads, sizeMiB: 512, hotMiB: 16, rateMiBPerSecond: 50);
+
+        var migration = Migrate(target, dirtier.Pid, "--precopy", "write-protect");
+        // migrate is this test's child: found by that, ended by its own PID.
+        int migrate = 0;
+        await Eventually.WaitAsync(
+            () => (migrate = ProcFs.Children(Environment.ProcessId).FirstOrDefault(pid => ProcFs.CommandLine(pid).StartsWith(Repository.Migrate, StringComparison.Ordinal))) > 0,
+            "migrate to start");
+        await Eventually.WaitAsync(() => ChainPagesArriving(target) || migration.IsCompleted, "the first round's pages to arrive on the target");
+        Assert.False(migration.IsCompleted, "the migration ended before it could be killed mid-round");
+        Assert.True(ProcFs.WriteProtectedPages(dirtier.Pid) > 0, "the tracker had not protected the process's memory yet");
+        ProcFs.Kill(migrate);
+        var result = await migration;
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.True(ProcFs.IsRunning(dirtier.Pid));
+        Assert.Equal(0, ProcFs.TracerPid(dirtier.Pid));
+        // The kernel closed the agent's userfaultfd with it, which unregistered every range.
+        Assert.DoesNotContain("anon_inode:[userfaultfd]", ProcFs.DescriptorTargets(dirtier.Pid));
+        Assert.Equal(0, ProcFs.WriteProtectedPages(dirtier.Pid));
+        ulong writes = dirtier.Writes;
+        await dirtier.VerifyEveryPageAsync();
+        Assert.True(dirtier.Writes > writes);
     }
 
     [Fact]
@@ -259,6 +295,12 @@ public sealed class PrecopyTests(Workloads workloads)
     private static bool PagesArriving(TargetAgent target) =>
         Directory.Exists(target.WorkDirectory) &&
         Directory.EnumerateFiles(target.WorkDirectory, "pages.store", SearchOption.AllDirectories).Any(store => new FileInfo(store).Length > 0);
+
+    /// <summary>A write-protect round's image set is being written on the target.</summary>
+    private static bool ChainPagesArriving(TargetAgent target) =>
+        Directory.Exists(target.WorkDirectory) &&
+        Directory.EnumerateFiles(target.WorkDirectory, "pages-*.img", SearchOption.AllDirectories)
+            .Any(pages => pages.Contains($"{Path.DirectorySeparatorChar}pre-1{Path.DirectorySeparatorChar}", StringComparison.Ordinal) && new FileInfo(pages).Length > 0);
 
     private static async Task<string> NftTablesAsync()
     {

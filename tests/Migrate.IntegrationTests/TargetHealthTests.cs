@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Grpc.Health.V1;
-using Grpc.Net.Client;
 using Migrate.IntegrationTests.Infrastructure;
 
 namespace Migrate.IntegrationTests;
@@ -20,7 +19,8 @@ public sealed class TargetHealthTests(Workloads workloads)
     public async Task A_running_agent_answers_serving_without_a_token()
     {
         await using var target = await TargetAgent.StartAsync();
-        using var channel = GrpcChannel.ForAddress($"http://{target.Address}");
+        // TLS and the token file's pinning, as every connection to the agent; no token.
+        using var channel = TlsChannels.To(target.Address, target.Credentials().Trust);
 
         var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(30));
 
@@ -31,14 +31,14 @@ public sealed class TargetHealthTests(Workloads workloads)
     public async Task Check_says_at_once_that_a_target_that_is_not_running_is_down()
     {
         using var counter = await Counter.StartAsync(workloads, bufferMiB: 1);
-        using var token = await TokenAsync();
+        using var token = TokenFile();
         int port = FreePort();
 
         var clock = Stopwatch.StartNew();
         var result = await MigrateCli.RunRawAsync(null, "check", "--to", $"127.0.0.1:{port}", "--token-file", token.Combine("token"), counter.Pid.ToString());
 
         Assert.True(result.ExitCode == 3, result.ToString());
-        Assert.Contains($"cannot reach the target 127.0.0.1:{port}: Connection refused (is migrate-target running there?)", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"cannot reach the target 127.0.0.1:{port}: connection refused: is migrate-target running there, and listening on that port?", result.Stdout, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < ConnectTimeout, $"took {clock.Elapsed}");
         Assert.True(ProcFs.IsRunning(counter.Pid));
     }
@@ -71,10 +71,10 @@ public sealed class TargetHealthTests(Workloads workloads)
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<TempDirectory> TokenAsync()
+    private static TempDirectory TokenFile()
     {
         var directory = new TempDirectory("token");
-        await File.WriteAllTextAsync(directory.Combine("token"), new string('0', 64));
+        TokenFiles.WriteUnused(directory.Combine("token"));
         return directory;
     }
 }

@@ -22,7 +22,7 @@ public sealed class WriteProtectTrackerTests(Workloads workloads)
     public async Task Exactly_the_hot_set_is_reported_round_after_round()
     {
         const int SizeMiB = 64, HotMiB = 4;
-        using var dirtier = await Dirtier.StartAsync(workloads, SizeMiB, HotMiB, rateMiBPerSecond: 0);
+        using var dirtier = await Dirtier.StartAsync(workloads, SizeMiB, HotMiB, rateMiBPerSecond: 0, new WorkloadPlacement(NotOurChild: true));
         ulong buffer = Address(dirtier.Status()!["base"]);
         var bufferRange = new PageRange(buffer, buffer + (SizeMiB << 20));
         using var tracker = new WriteProtectTracker();

@@ -1,4 +1,5 @@
 using Migrate.Engine.Criu.Rpc;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Criu;
 
@@ -29,6 +30,12 @@ public abstract record CriuAction
     /// <summary>Established TCP connections are dumped and restored (criu --tcp-established).</summary>
     public bool TcpEstablished { get; init; }
 
+    /// <summary>File locks the tasks hold are dumped and restored (criu --file-locks).</summary>
+    public bool FileLocks { get; init; }
+
+    /// <summary>Open files that were unlinked are linked back instead of copied into the images (criu --link-remap).</summary>
+    public bool LinkRemap { get; init; }
+
     /// <summary>The tasks are left stopped after the action (criu --leave-stopped).</summary>
     public bool LeaveStopped { get; init; } = true;
 
@@ -47,6 +54,8 @@ public abstract record CriuAction
         ConfigFile = configFile,
         ShellJob = ShellJob,
         TcpEstablished = TcpEstablished,
+        FileLocks = FileLocks,
+        LinkRemap = LinkRemap,
         LeaveStopped = LeaveStopped,
         NotifyScripts = true,
         // Only established connections need the network locked while frozen,
@@ -230,12 +239,20 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        using var check = System.Diagnostics.Process.Start(start)!;
-        var output = check.StandardOutput.ReadToEndAsync(cancellationToken);
-        var errors = check.StandardError.ReadToEndAsync(cancellationToken);
-        await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        await Task.WhenAll(output, errors).ConfigureAwait(false);
-        return check.ExitCode == 0;
+        // The target reaps adopted children on SIGCHLD: this one must be marked as the runtime's.
+        using var check = await ChildReaper.StartAsync(start, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var output = check.StandardOutput.ReadToEndAsync(cancellationToken);
+            var errors = check.StandardError.ReadToEndAsync(cancellationToken);
+            await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(output, errors).ConfigureAwait(false);
+            return check.ExitCode == 0;
+        }
+        finally
+        {
+            ChildReaper.ForgetSpawned(check.Id);
+        }
     }
 
     public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)

@@ -62,17 +62,7 @@ internal sealed class CriuLazyPages : ILazyPagesDaemon
         {
             start.Environment[name] = value;
         }
-        Process process;
-        await ChildReaper.SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {settings.CriuPath} lazy-pages");
-            ChildReaper.TrackSpawned(process.Id);
-        }
-        finally
-        {
-            ChildReaper.SpawnGate.Release();
-        }
+        var process = await ChildReaper.StartAsync(start, cancellationToken).ConfigureAwait(false);
 
         var daemon = new CriuLazyPages(process, Path.Combine(workDirectory, LogName), time);
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(30);

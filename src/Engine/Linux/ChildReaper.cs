@@ -29,6 +29,27 @@ public static class ChildReaper
     internal static bool IsSpawned(int pid) => Spawned.ContainsKey(pid);
 
     /// <summary>
+    /// Starts a child the runtime's Process class waits for, marked so that
+    /// <see cref="ReapExited"/> leaves it alone: reaped by us, its exit would
+    /// never reach Process, and whoever waits for it would wait for ever.
+    /// Call <see cref="ForgetSpawned"/> once it has exited.
+    /// </summary>
+    internal static async Task<System.Diagnostics.Process> StartAsync(System.Diagnostics.ProcessStartInfo start, CancellationToken cancellationToken)
+    {
+        await SpawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
+            TrackSpawned(process.Id);
+            return process;
+        }
+        finally
+        {
+            SpawnGate.Release();
+        }
+    }
+
+    /// <summary>
     /// Makes orphaned descendants reparent to this process, unless it already
     /// is its PID namespace's init, which adopts them anyway (man 2 prctl,
     /// PR_SET_CHILD_SUBREAPER).

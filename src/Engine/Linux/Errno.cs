@@ -11,6 +11,7 @@ public enum Errno
     EBADF = 9,
     EFAULT = 14,
     EBUSY = 16,
+    EEXIST = 17,
     ENOTDIR = 20,
     EINVAL = 22,
     ENOTTY = 25,

@@ -41,6 +41,9 @@ public static partial class ProcFs
         /// <summary>Seccomp: 0 none, 1 strict, 2 filter (linux/seccomp.h).</summary>
         public int? Seccomp { get; init; }
 
+        /// <summary>The last PID of NSpid: the task's PID in its own PID namespace, which CRIU's images name it by.</summary>
+        public int? NamespacePid { get; init; }
+
         /// <summary>Reads the status of process or thread <paramref name="pid"/>, or returns null when it has gone.</summary>
         public static Status? Read(int pid)
         {
@@ -64,7 +67,7 @@ public static partial class ProcFs
         {
             string? command = null;
             char? state = null;
-            int? tgid = null, parent = null, tracer = null, seccomp = null;
+            int? tgid = null, parent = null, tracer = null, seccomp = null, namespacePid = null;
             ulong? resident = null, inheritable = null, permitted = null, effective = null, bounding = null;
             int offset = 0;
             foreach (var range in text.Split((byte)'\n'))
@@ -94,6 +97,11 @@ public static partial class ProcFs
                 else if (key.SequenceEqual("PPid"u8))
                 {
                     parent = Integer(value, name, at);
+                }
+                else if (key.SequenceEqual("NSpid"u8))
+                {
+                    int last = value.LastIndexOfAny(" \t"u8);
+                    namespacePid = Integer(value[(last + 1)..], name, at + last + 1);
                 }
                 else if (key.SequenceEqual("TracerPid"u8))
                 {
@@ -137,6 +145,7 @@ public static partial class ProcFs
                 CapEff = effective,
                 CapBnd = bounding,
                 Seccomp = seccomp,
+                NamespacePid = namespacePid,
             };
         }
 

@@ -55,11 +55,13 @@ public static class PageScanner
     /// <paramref name="output"/>. Nothing is allocated per page. A run that
     /// stops being mapped ends short; a task that exits ends the read.
     /// </summary>
+    /// <param name="imagePid">The PID the batches name the task by, when it is not <paramref name="pid"/>: its PID in its own namespace, as CRIU's images have it.</param>
     public static async Task<SiftCounts> ReadRunsAsync(
-        int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken)
+        int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken,
+        int? imagePid = null)
     {
         var counts = new SiftCounts();
-        var builder = new PageBatchBuilder(pid);
+        var builder = new PageBatchBuilder(imagePid ?? pid);
         try
         {
             foreach (var run in runs)
@@ -82,7 +84,7 @@ public static class PageScanner
                     if (builder.IsFull)
                     {
                         await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
-                        builder = new PageBatchBuilder(pid);
+                        builder = new PageBatchBuilder(imagePid ?? pid);
                     }
                     if (got < take)
                     {

@@ -25,11 +25,16 @@ namespace Migrate.Engine.Memory;
 /// names. The target checks the same again before it restores
 /// (SessionRestorer). The userfaultfds stay open until the tracker is
 /// disposed, after CRIU has dumped: CRIU reads the protection they keep.
+/// The target's chain names each task as CRIU's images do, by its PID in its
+/// own PID namespace (NSpid), which is not this host's PID for a tree that
+/// runs in a namespace of its own.
 /// </remarks>
 public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, ILogger logger) : IMemoryTracker, IDisposable
 {
     private readonly WriteProtectTracker _tracker = new(logger);
+    // By image PID: what the target's chain holds of each task.
     private readonly Dictionary<int, PageRanges> _sent = [];
+    private readonly Dictionary<int, int> _imagePids = [];
     private int _lastRound;
 
     public PrecopyMode Mode => PrecopyMode.WriteProtect;
@@ -49,7 +54,7 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
     {
         // CRIU looks for the parent beside the images, by a relative path (criu/image.c, open_parent).
         var parent = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dump.ImagesDirectory))!, WriteTrackingParent.SetName);
-        WriteTrackingParent.Write(parent, currentTasks());
+        WriteTrackingParent.Write(parent, currentTasks().Select(ImagePid));
         return dump with { TrackMemory = true, TrackMemoryByWriteProtect = true, ParentImages = Path.Combine("..", WriteTrackingParent.SetName) };
     }
 
@@ -57,15 +62,17 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
         string imagesDirectory, IPrecopyTarget target, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         var missing = new List<(int Pid, IReadOnlyList<PageRange> Ranges)>();
-        foreach (var pid in ProcessTreeImage.Pids(imagesDirectory))
+        var hostPids = currentTasks().ToDictionary(ImagePid);
+        foreach (var imagePid in ProcessTreeImage.Pids(imagesDirectory))
         {
-            var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(pid)));
-            var sent = _sent.GetValueOrDefault(pid) ?? new PageRanges();
+            var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(imagePid)));
+            var sent = _sent.GetValueOrDefault(imagePid) ?? new PageRanges();
             var gaps = pagemap.Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0)
                 .SelectMany(run => sent.Gaps(run.Address, run.Pages)).ToList();
             if (gaps.Count > 0)
             {
-                missing.Add((pid, gaps));
+                missing.Add((hostPids.TryGetValue(imagePid, out int pid) ? pid
+                    : throw new InvalidDataException($"CRIU dumped task {imagePid}, which is not in the process tree"), gaps));
             }
         }
         if (missing.Count == 0)
@@ -101,17 +108,28 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
                 {
                     continue;
                 }
-                var sent = Sent(pid);
+                int imagePid = ImagePid(pid);
+                var sent = Sent(imagePid);
                 counts += await PageScanner.ReadRunsAsync(pid, runs(resident), (builder, address, pages) =>
                 {
                     sent.Add(address, pages);
                     return builder.Keep(address, pages);
-                }, output, pagesRead, token).ConfigureAwait(false);
+                }, output, pagesRead, token, imagePid).ConfigureAwait(false);
             }
             return counts;
         }, bytesSent, cancellationToken).ConfigureAwait(false);
         _lastRound = round;
         return stats;
+    }
+
+    /// <summary>The task's PID in its own PID namespace; a PID keeps its namespace PID for life.</summary>
+    private int ImagePid(int pid)
+    {
+        if (!_imagePids.TryGetValue(pid, out int imagePid))
+        {
+            _imagePids[pid] = imagePid = ProcFs.Status.Read(pid)?.NamespacePid ?? pid;
+        }
+        return imagePid;
     }
 
     private PageRanges Sent(int pid)

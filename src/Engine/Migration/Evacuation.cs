@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration.Source;
 using Migrate.Engine.Protocol;
@@ -58,7 +59,8 @@ internal sealed partial class EvacuationJsonContext : JsonSerializerContext;
 public sealed record EvacuationOptions
 {
     public required IReadOnlyList<TargetAddress> Targets { get; init; }
-    public required string Token { get; init; }
+    /// <summary>What every target shares: the token file's contents, and how to recognise them.</summary>
+    public required TargetCredentials Credentials { get; init; }
 
     /// <summary>How the processes migrate; the PID is set for each.</summary>
     public required MigrationOptions Migration { get; init; }
@@ -98,7 +100,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         // seconds once, not a connect timeout for every process.
         var health = await Task.WhenAll(options.Targets.Select(async target =>
         {
-            using var agent = new GrpcTargetAgent(target, options.Token);
+            using var agent = new GrpcTargetAgent(target, options.Credentials);
             return await agent.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
         })).ConfigureAwait(false);
         foreach (var down in health.Where(h => !h.IsUp))
@@ -115,7 +117,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                using var agent = new GrpcTargetAgent(target, options.Token);
+                using var agent = new GrpcTargetAgent(target, options.Credentials);
                 checks[(pid, target)] = await Migration(agent, pid).CheckAsync(cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -220,7 +222,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         var report = await retry.ExecuteAsync(async token =>
         {
             attempts++;
-            using var agent = new GrpcTargetAgent(placement.Target!, options.Token);
+            using var agent = new GrpcTargetAgent(placement.Target!, options.Credentials);
             var steps = Steps is { } report
                 ? new SynchronousProgress<MigrationProgress>(step => report.Report(new EvacuationStep(placement.Pid, placement.Command, placement.Target!, step)))
                 : null;

@@ -1,7 +1,13 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Memory;
 using Polly;
 using Polly.Retry;
@@ -10,9 +16,12 @@ using Wire = Migrate.Protocol;
 namespace Migrate.Engine.Protocol;
 
 /// <summary>
-/// The source's connection to one target agent over gRPC. Every call carries
-/// the token; keepalive pings notice a target that dies while a long call is
-/// in flight. Every failure leaves here as a <see cref="TargetException"/>.
+/// The source's connection to one target agent over gRPC on TLS 1.3. The
+/// target's certificate is checked during the TLS handshake, so the token
+/// goes only to a target the credentials recognise. Every call carries the
+/// token, and every call for a session the secret its handshake returned;
+/// keepalive pings notice a target that dies while a long call is in flight.
+/// Every failure leaves here as a <see cref="TargetException"/>.
 /// </summary>
 public sealed class GrpcTargetAgent : ITargetAgent
 {
@@ -34,14 +43,20 @@ public sealed class GrpcTargetAgent : ITargetAgent
 
     private readonly GrpcChannel _channel;
     private readonly Wire.MigrationTarget.MigrationTargetClient _client;
-    private readonly Metadata _headers;
+    private readonly TargetCredentials _credentials;
+    private readonly string _authorization;
     private readonly RpcFailures _failures;
+    private readonly ConcurrentDictionary<string, string> _sessionSecrets = new(StringComparer.Ordinal);
     private int _chunkBytes = WireProtocol.DefaultChunkBytes;
 
-    public GrpcTargetAgent(TargetAddress address, string token)
+    /// <summary>Why the TLS handshake refused the target's certificate, once it has.</summary>
+    private string? _untrusted;
+
+    public GrpcTargetAgent(TargetAddress address, TargetCredentials credentials)
     {
         Address = address;
-        _failures = new RpcFailures(address);
+        _credentials = credentials;
+        _failures = new RpcFailures(address, () => Volatile.Read(ref _untrusted));
         _channel = GrpcChannel.ForAddress(address.ToUri(), new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler
@@ -51,21 +66,31 @@ public sealed class GrpcTargetAgent : ITargetAgent
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 EnableMultipleHttp2Connections = true,
+                SslOptions = Tls(),
             },
             MaxReceiveMessageSize = WireProtocol.MaxMessageBytes,
             MaxSendMessageSize = WireProtocol.MaxMessageBytes,
         });
         _client = new Wire.MigrationTarget.MigrationTargetClient(_channel);
-        _headers = new Metadata { { WireProtocol.AuthorizationHeader, $"Bearer {token}" } };
+        _authorization = $"Bearer {credentials.Token}";
     }
 
     public TargetAddress Address { get; }
 
+    /// <summary>
+    /// The health check's connection is TLS 1.3 too, and recognises the
+    /// target as every call does, before its one request; that request
+    /// carries no token. Its connect timeout covers the TCP connect alone
+    /// (SocketsHttpHandler's ConnectTimeout would also cover the TLS
+    /// handshake): a host that is down is skipped within seconds, while an
+    /// agent slow to answer its handshake has the answer deadline, like any
+    /// slow agent.
+    /// </summary>
     public async Task<TargetHealth> CheckHealthAsync(CancellationToken cancellationToken)
     {
         using var channel = GrpcChannel.ForAddress(Address.ToUri(), new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { ConnectTimeout = TargetHealth.ConnectTimeout },
+            HttpHandler = new SocketsHttpHandler { ConnectCallback = ConnectWithin(TargetHealth.ConnectTimeout), SslOptions = Tls() },
         });
         try
         {
@@ -84,7 +109,14 @@ public sealed class GrpcTargetAgent : ITargetAgent
         {
             return new TargetHealth(Address, false, $"no answer to a health check within {TargetHealth.AnswerTimeout.TotalSeconds:0} s");
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable)
+        catch (RpcException e) when (_failures.Translate(e) is { Failure: TargetFailure.Untrusted } refused)
+        {
+            // It answers, so it is up; that it is not the target the
+            // credentials name is the handshake's to say, and it says so
+            // before sending anything, as this check did.
+            return new TargetHealth(Address, true, $"up, but {refused.Message}");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable || RpcFailures.ClosedBeforeHttp2(e))
         {
             return new TargetHealth(Address, false, RpcFailures.Cause(e));
         }
@@ -103,7 +135,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
     {
         var reply = await _client.HandshakeAsync(
             new Wire.HandshakeRequest { ProtocolVersion = WireProtocol.Version, Source = WireMapping.ToWire(source) },
-            Options(ShortCall, cancellationToken)).ConfigureAwait(false);
+            Options(null, ShortCall, cancellationToken)).ConfigureAwait(false);
         if (ProtocolVersions.Refusal("source", "target", reply.ProtocolVersion, reply.Target?.MigrateVersion ?? "") is { } refusal)
         {
             throw new TargetException(TargetFailure.ProtocolMismatch, $"the target {Address} cannot be used: {refusal}");
@@ -114,6 +146,12 @@ public sealed class GrpcTargetAgent : ITargetAgent
             throw new TargetException(TargetFailure.BadAnswer,
                 $"the target {Address} sent a malformed session ID (not {SessionIds.Length} lowercase hex digits); is it a migrate-target?");
         }
+        if (!SessionSecrets.IsValid(reply.SessionSecret))
+        {
+            throw new TargetException(TargetFailure.BadAnswer,
+                $"the target {Address} sent no usable session secret (not {SessionSecrets.Length} lowercase hex digits); is it a migrate-target?");
+        }
+        _sessionSecrets[reply.SessionId] = reply.SessionSecret;
         var limits = WireMapping.FromWire(reply.Limits);
         _chunkBytes = Math.Clamp(limits.MaxChunkBytes, 4096, WireProtocol.DefaultChunkBytes);
         return new TargetHandshake(reply.SessionId, WireMapping.FromWire(reply.Target), limits);
@@ -122,7 +160,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
     public Task<IReadOnlyList<CheckResult>> PreflightAsync(string sessionId, PreflightQuery query, CancellationToken cancellationToken) =>
         _failures.Translate(async () =>
         {
-            var reply = await _client.PreflightAsync(WireMapping.ToWire(sessionId, query), Options(ShortCall * 4, cancellationToken)).ConfigureAwait(false);
+            var reply = await _client.PreflightAsync(WireMapping.ToWire(sessionId, query), Options(sessionId, ShortCall * 4, cancellationToken)).ConfigureAwait(false);
             return (IReadOnlyList<CheckResult>)reply.Checks.Select(WireMapping.FromWire).ToList();
         });
 
@@ -130,7 +168,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
         string sessionId, PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
         _failures.Translate(async () =>
         {
-            using var call = _client.SendPages(Options(null, cancellationToken));
+            using var call = _client.SendPages(Options(sessionId, null, cancellationToken));
             var stats = await PageStreamSender.SendAsync(call.RequestStream, sessionId, round, scan, bytesSent, cancellationToken)
                 .ConfigureAwait(false);
             await call.RequestStream.CompleteAsync().ConfigureAwait(false);
@@ -146,7 +184,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
     public Task<TransferStats> SendImagesAsync(string sessionId, ImageSetUpload set, IProgress<long>? bytesSent, CancellationToken cancellationToken) =>
         _failures.Translate(async () =>
         {
-            using var call = _client.SendImages(Options(null, cancellationToken));
+            using var call = _client.SendImages(Options(sessionId, null, cancellationToken));
             var begin = new Wire.ImageSetBegin { SessionId = sessionId, Set = set.Name, Parent = set.Parent ?? "" };
             var stats = await new ImageSetSender(_chunkBytes)
                 .SendAsync(call.RequestStream, begin, set.Directory, set.Exclude, bytesSent, cancellationToken).ConfigureAwait(false);
@@ -162,28 +200,90 @@ public sealed class GrpcTargetAgent : ITargetAgent
 
     public Task<RestoreResult> RestoreAsync(string sessionId, RestoreOrder order, TimeSpan timeout, CancellationToken cancellationToken) =>
         _failures.Translate(async () => WireMapping.FromWire(
-            await _client.RestoreAsync(WireMapping.ToWire(sessionId, order), Options(timeout, cancellationToken)).ConfigureAwait(false)));
+            await _client.RestoreAsync(WireMapping.ToWire(sessionId, order), Options(sessionId, timeout, cancellationToken)).ConfigureAwait(false)));
 
     public async Task<CommitResult> CommitAsync(string sessionId, CancellationToken cancellationToken) =>
         await IdempotentRetry.ExecuteAsync(
             async token => await _failures.Translate(async () => WireMapping.FromWire(
-                await _client.CommitAsync(new Wire.CommitRequest { SessionId = sessionId }, Options(ShortCall, token)).ConfigureAwait(false)))
+                await _client.CommitAsync(new Wire.CommitRequest { SessionId = sessionId }, Options(sessionId, ShortCall, token)).ConfigureAwait(false)))
                 .ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
 
     public async Task<int> AbortAsync(string sessionId, string reason, CancellationToken cancellationToken) =>
         await IdempotentRetry.ExecuteAsync(
             async token => await _failures.Translate(async () => (int)(
-                await _client.AbortAsync(new Wire.AbortRequest { SessionId = sessionId, Reason = reason }, Options(ShortCall, token))
+                await _client.AbortAsync(new Wire.AbortRequest { SessionId = sessionId, Reason = reason }, Options(sessionId, ShortCall, token))
                     .ConfigureAwait(false)).KilledTasks).ConfigureAwait(false),
             cancellationToken).ConfigureAwait(false);
 
     public Task<PagesArrival> AwaitPagesAsync(string sessionId, CancellationToken cancellationToken) =>
         _failures.Translate(async () => WireMapping.FromWire(
-            await _client.AwaitPagesAsync(new Wire.AwaitPagesRequest { SessionId = sessionId }, Options(null, cancellationToken)).ConfigureAwait(false)));
+            await _client.AwaitPagesAsync(new Wire.AwaitPagesRequest { SessionId = sessionId }, Options(sessionId, null, cancellationToken)).ConfigureAwait(false)));
 
-    private CallOptions Options(TimeSpan? timeout, CancellationToken cancellationToken) =>
-        new(_headers, timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken);
+    /// <summary>
+    /// The token, and for a session its secret: the one its handshake returned
+    /// here, or for a session this process did not open (settled by hand) the
+    /// operator's.
+    /// </summary>
+    private CallOptions Options(string? sessionId, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        var headers = new Metadata { { WireProtocol.AuthorizationHeader, _authorization } };
+        if (sessionId is not null && (_sessionSecrets.TryGetValue(sessionId, out var secret) ? secret : _credentials.OperatorSecret) is { } presented)
+        {
+            headers.Add(WireProtocol.SessionSecretHeader, presented);
+        }
+        return new CallOptions(headers, timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken);
+    }
+
+    /// <summary>
+    /// TLS 1.3 only, and the target recognised during the handshake, before
+    /// any request is sent; this host's certificate for a target that
+    /// requires one. A new instance for each handler: each keeps its own.
+    /// </summary>
+    private SslClientAuthenticationOptions Tls() => new()
+    {
+        EnabledSslProtocols = SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        RemoteCertificateValidationCallback = (_, certificate, chain, errors) => Recognise(_credentials.Trust, certificate, chain, errors),
+        ClientCertificateContext = _credentials.ClientCertificate is { } mine
+            ? SslStreamCertificateContext.Create(mine, additionalCertificates: null, offline: true)
+            : null,
+    };
+
+    /// <summary>The TLS handshake's check of the target, before any request is sent.</summary>
+    private bool Recognise(TargetTrust trust, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        var refusal = trust.Refusal(certificate as X509Certificate2, chain, errors);
+        if (refusal is not null)
+        {
+            Volatile.Write(ref _untrusted, refusal);
+        }
+        return refusal is null;
+    }
+
+    /// <summary>A TCP connection made within <paramref name="timeout"/>, else a timed-out SocketException.</summary>
+    private static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectWithin(TimeSpan timeout) =>
+        async (context, cancellationToken) =>
+        {
+            using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            patience.CancelAfter(timeout);
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, patience.Token).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
 
     public void Dispose() => _channel.Dispose();
 }

@@ -21,7 +21,8 @@ public sealed record TargetAddress(string Host, int Port)
         return new TargetAddress(host, port);
     }
 
-    public Uri ToUri() => new($"http://{Host}:{Port}");
+    /// <summary>Always https: the agents speak HTTP/2 over TLS only.</summary>
+    public Uri ToUri() => new($"https://{Host}:{Port}");
 
     public override string ToString() => $"{Host}:{Port}";
 }

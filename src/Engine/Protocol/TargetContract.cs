@@ -19,9 +19,11 @@ public sealed record TargetHandshake(string SessionId, HostFacts Target, TargetL
 /// <param name="UprobeSites">Breakpoints found in the process's code.</param>
 public sealed record PreflightQuery(IReadOnlyList<FileFact> Files, IReadOnlyList<int> Pids, IReadOnlyList<UprobeSite> UprobeSites, UprobeMode UprobeMode);
 
+/// <param name="FileLocks">The images hold file locks to restore (criu --file-locks).</param>
+/// <param name="LinkRemap">The images may name unlinked files linked back under a temporary name (criu --link-remap).</param>
 /// <param name="LazyPages">Resume before all memory is loaded: a local lazy-pages daemon serves the pages.</param>
 /// <param name="AllowUprobes">The images hold a [uprobes] area (criu --allow-uprobes).</param>
-public sealed record RestoreOptions(bool ShellJob, bool TcpEstablished, bool LazyPages, bool AllowUprobes);
+public sealed record RestoreOptions(bool ShellJob, bool TcpEstablished, bool FileLocks, bool LinkRemap, bool LazyPages, bool AllowUprobes);
 
 /// <summary>Restore an image set, with the tasks left stopped.</summary>
 /// <param name="Rebuild">Pages images the target writes from the pages it holds (content-hash pre-copy).</param>

@@ -8,8 +8,14 @@ public enum TargetFailure
     /// <summary>No connection, or it broke: the target agent is down, unreachable or restarted.</summary>
     Unreachable,
 
-    /// <summary>The target refused the token.</summary>
+    /// <summary>The target refused the token, or the session's secret.</summary>
     Unauthenticated,
+
+    /// <summary>
+    /// The TLS handshake failed: the target's certificate is not the one the
+    /// credentials name, or the target refused ours. Nothing was sent to it.
+    /// </summary>
+    Untrusted,
 
     /// <summary>The target did not answer in time.</summary>
     TimedOut,

@@ -133,6 +133,8 @@ public static class WireMapping
             {
                 ShellJob = order.Options.ShellJob,
                 TcpEstablished = order.Options.TcpEstablished,
+                FileLocks = order.Options.FileLocks,
+                LinkRemap = order.Options.LinkRemap,
                 LazyPages = order.Options.LazyPages,
                 AllowUprobes = order.Options.AllowUprobes,
             },
@@ -147,7 +149,7 @@ public static class WireMapping
         var options = request.Options ?? new Wire.RestoreOptions();
         return new RestoreOrder(
             request.Set,
-            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.LazyPages, options.AllowUprobes),
+            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyPages, options.AllowUprobes),
             request.Rebuild.Select(r => new PagesRebuild(r.Pid, r.PagemapFile, r.PagesFile)).ToList(),
             request.StripSites.Select(FromWire).ToList());
     }

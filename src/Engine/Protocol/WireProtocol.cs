@@ -7,10 +7,13 @@ public static class WireProtocol
     /// The version of protos/migration.proto's semantics. Both sides send it in
     /// the handshake and refuse a peer that speaks another.
     /// </summary>
-    public const uint Version = 2;
+    public const uint Version = 3;
 
     /// <summary>The metadata header that carries the token on every call.</summary>
     public const string AuthorizationHeader = "authorization";
+
+    /// <summary>The metadata header that carries a session's secret on every call for it after the handshake.</summary>
+    public const string SessionSecretHeader = "migrate-session-secret";
 
     /// <summary>The trailer in which the target names the check that refused a restore (a serialized CheckResult).</summary>
     public const string FailedCheckTrailer = "migrate-check-bin";

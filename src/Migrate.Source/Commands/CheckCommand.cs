@@ -17,7 +17,7 @@ internal sealed class CheckCommand
 {
     private readonly Argument<int> _pid = new("PID") { Description = "The process to check, with its descendants" };
     private readonly Option<string> _to = CommonOptions.Target();
-    private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
+    private readonly CredentialOptionSet _credentials = new();
     private readonly VerificationOptionSet _verification = new();
     private readonly Option<bool> _json = new("--json") { Description = "Print the checks as JSON" };
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
@@ -26,8 +26,9 @@ internal sealed class CheckCommand
     {
         var command = new Command("check", "Run every pre-flight check against a target without freezing anything")
         {
-            _pid, _to, _tokenFile, _json, _verbose,
+            _pid, _to, _json, _verbose,
         };
+        _credentials.AddTo(command);
         _verification.AddTo(command);
         command.SetAction(RunAsync);
         return command;
@@ -36,7 +37,7 @@ internal sealed class CheckCommand
     private async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
-        using var target = new GrpcTargetAgent(address, CommonOptions.ReadToken(parse.GetValue(_tokenFile)!));
+        using var target = new GrpcTargetAgent(address, _credentials.Build(parse));
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var options = _verification.Apply(parse, new MigrationOptions { Pid = parse.GetValue(_pid), WorkDirectory = Path.GetTempPath() });
         var report = await SourceMigration.OnThisHost(new CriuClient(new CriuSettings(), TimeProvider.System), target, options, TimeProvider.System,

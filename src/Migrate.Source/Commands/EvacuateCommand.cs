@@ -19,7 +19,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
         Description = "A target agent, HOST:PORT (repeat for several)",
         Required = true,
     };
-    private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
+    private readonly CredentialOptionSet _credentials = new();
     private readonly Option<int[]> _pid = new("--pid") { Description = "A process to move, with its descendants (repeatable)" };
     private readonly Option<string?> _pidsFile = new("--pids-file") { Description = "A file of PIDs, one per line (# starts a comment)" };
     private readonly Option<string?> _match = new("--match") { Description = "Every process whose command line matches this regular expression" };
@@ -39,8 +39,9 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
     {
         var command = new Command("evacuate", "Move every selected process to the targets, a few at a time")
         {
-            _to, _tokenFile, _pid, _pidsFile, _match, _cgroup, _parallel, _report, _dryRun, _json, _verbose,
+            _to, _pid, _pidsFile, _match, _cgroup, _parallel, _report, _dryRun, _json, _verbose,
         };
+        _credentials.AddTo(command);
         _migration.AddTo(command);
         command.SetAction(RunAsync);
         return command;
@@ -55,6 +56,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
             throw new UsageException("--parallel must be at least 1");
         }
         var pids = Select(parse);
+        var credentials = _credentials.Build(parse);
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var display = new EvacuationDisplay();
@@ -63,7 +65,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
             new EvacuationOptions
             {
                 Targets = targets,
-                Token = CommonOptions.ReadToken(parse.GetValue(_tokenFile)!),
+                Credentials = credentials,
                 Migration = _migration.Build(parse, pid: 0),
                 Parallel = parallel,
             },

@@ -11,7 +11,7 @@ internal sealed class MigrateCommand
 {
     private readonly Argument<int> _pid = new("PID") { Description = "The process to migrate, with its descendants" };
     private readonly Option<string> _to = CommonOptions.Target();
-    private readonly Option<string> _tokenFile = CommonOptions.TokenFile();
+    private readonly CredentialOptionSet _credentials = new();
     private readonly Option<string?> _report = new("--report") { Description = "Write the JSON report to this file" };
     private readonly MigrationOptionSet _migration = new();
     private readonly Option<bool> _json = new("--json") { Description = "Print the JSON report instead of the summary" };
@@ -21,10 +21,11 @@ internal sealed class MigrateCommand
     public void AddTo(RootCommand root)
     {
         root.Arguments.Add(_pid);
-        foreach (var option in new Option[] { _to, _tokenFile, _report, _json, _quiet, _verbose })
+        foreach (var option in new Option[] { _to, _report, _json, _quiet, _verbose })
         {
             root.Options.Add(option);
         }
+        _credentials.AddTo(root);
         _migration.AddTo(root);
         root.SetAction(RunAsync);
     }
@@ -32,11 +33,11 @@ internal sealed class MigrateCommand
     private async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var address = CommonOptions.ParseTarget(parse.GetValue(_to)!);
-        var token = CommonOptions.ReadToken(parse.GetValue(_tokenFile)!);
+        var credentials = _credentials.Build(parse);
         var options = _migration.Build(parse, parse.GetValue(_pid));
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
-        using var target = new GrpcTargetAgent(address, token);
+        using var target = new GrpcTargetAgent(address, credentials);
         var criu = new CriuClient(new CriuSettings(), TimeProvider.System);
         var report = await ProgressDisplay.RunAsync(parse.GetValue(_quiet) || json, progress =>
             SourceMigration.OnThisHost(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceMigration>(), progress)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Protocol;
 
 namespace Migrate.Source.Commands;
@@ -7,6 +8,8 @@ namespace Migrate.Source.Commands;
 /// <c>migrate commit</c> and <c>migrate abort</c> settle a session whose
 /// source agent could not: the way out when the source died, or lost the
 /// target, between the freeze and the end (README, "When an agent crashes").
+/// A session belongs to the source that opened it, and that source's secret
+/// died with it: settling by hand takes the target's operator file instead.
 /// </summary>
 internal sealed class SessionCommands
 {
@@ -31,9 +34,14 @@ internal sealed class SessionCommands
     private static Command Build(string name, string description, Func<ITargetAgent, string, CancellationToken, Task<string>> act)
     {
         var to = CommonOptions.Target();
-        var tokenFile = CommonOptions.TokenFile();
+        var credentials = new CredentialOptionSet();
+        var operatorFile = new Option<string?>("--operator-file")
+        {
+            Description = "The target's operator file, which migrate-target keeps beside its token file (default: the --token-file path with .operator)",
+        };
         var session = new Option<string>("--session") { Description = "The session ID that migrate printed", Required = true };
-        var command = new Command(name, description) { to, tokenFile, session };
+        var command = new Command(name, description) { to, operatorFile, session };
+        credentials.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var address = CommonOptions.ParseTarget(parse.GetValue(to)!);
@@ -43,7 +51,8 @@ internal sealed class SessionCommands
                 await Console.Error.WriteLineAsync($"migrate: '{id}' is not a session ID: copy the {SessionIds.Length} hex digits migrate printed");
                 return ExitCodes.Usage;
             }
-            using var target = new GrpcTargetAgent(address, CommonOptions.ReadToken(parse.GetValue(tokenFile)!));
+            var operatorPath = parse.GetValue(operatorFile) ?? CredentialFile.OperatorPathFor(credentials.TokenFile(parse));
+            using var target = new GrpcTargetAgent(address, credentials.Build(parse) with { OperatorSecret = ReadOperatorSecret(operatorPath) });
             try
             {
                 Console.WriteLine($"migrate: {await act(target, id, cancellationToken)}");
@@ -56,5 +65,23 @@ internal sealed class SessionCommands
             }
         });
         return command;
+    }
+
+    private static string ReadOperatorSecret(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new UsageException(
+                $"there is no operator file {path}: a session belongs to the source that opened it, and settling it by hand takes the target's " +
+                "operator file, which migrate-target keeps beside its token file on the target host. Run this there, or name a copy with --operator-file");
+        }
+        try
+        {
+            return OperatorFile.Parse(SecretFiles.Read(path, "operator file"), path).Secret;
+        }
+        catch (CredentialException e)
+        {
+            throw new UsageException(e.Message);
+        }
     }
 }

@@ -49,6 +49,15 @@ public sealed class ProcFsTests
         Assert.Equal(0x1fffefffffful, status.CapEff);
         Assert.Equal(0x1fffefffffful, status.CapBnd);
         Assert.Equal(0, status.Seccomp);
+        Assert.Equal(24176, status.NamespacePid);
+    }
+
+    [Fact]
+    public void A_task_in_a_pid_namespace_is_named_by_its_pid_there()
+    {
+        var status = ProcFs.Status.Parse("Name:\tinit\nPid:\t4711\nNSpid:\t4711\t38\t1\n"u8, "/proc/4711/status");
+
+        Assert.Equal(1, status.NamespacePid);
     }
 
     [Fact]

@@ -51,6 +51,21 @@ public sealed class SourceMigrationTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_work.Path, FakeTarget.SessionId)));
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task File_locks_and_link_remap_reach_both_the_dump_and_the_restore(bool fileLocks, bool linkRemap)
+    {
+        _options = _options with { FileLocks = fileLocks, LinkRemap = linkRemap };
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Migrated, report.Outcome);
+        Assert.Equal((fileLocks, linkRemap), (_criu.LastDump!.FileLocks, _criu.LastDump.LinkRemap));
+        var restore = _target.LastRestore!.Options;
+        Assert.Equal((fileLocks, linkRemap), (restore.FileLocks, restore.LinkRemap));
+    }
+
     [Fact]
     public async Task Frozen_time_runs_from_the_freeze_to_the_resume_and_its_parts_add_up()
     {

@@ -21,13 +21,15 @@ namespace Migrate.Engine.Tests.Migration;
 /// </summary>
 public sealed class TargetSessionTests : IAsyncDisposable
 {
-    private static readonly RestoreOrder Final = new("final", new RestoreOptions(false, false, LazyPages: true, false), [], []);
+    private static readonly RestoreOrder Final = new("final", new RestoreOptions(false, false, false, false, LazyPages: true, false), [], []);
 
     private readonly TempDirectory _work = new();
     private readonly FakeTimeProvider _time = new();
     private readonly Journal _journal = new();
     private readonly FakeCriu _criu;
     private readonly FakeTargetHost _host;
+    private readonly string _operatorSecret = SessionSecrets.New();
+    private readonly Dictionary<string, string> _secrets = [];
     private TargetSessions _sessions;
 
     public TargetSessionTests()
@@ -79,7 +81,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public async Task A_commit_before_any_restore_is_refused()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         await Assert.ThrowsAsync<InvalidSessionStateException>(() => session.CommitAsync(CancellationToken.None));
     }
@@ -121,7 +123,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public async Task The_janitor_drops_a_session_that_restored_nothing_and_went_quiet()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         _time.Advance(TimeSpan.FromMinutes(9));
         await _sessions.ExpireAsync(CancellationToken.None);
@@ -142,14 +144,14 @@ public sealed class TargetSessionTests : IAsyncDisposable
 
         Assert.Equal(TargetSessionState.RestoredStopped, session.State);
         Assert.Equal('T', _host.State(FakeTargetHost.RestoredPid));
-        var commit = await _sessions.Get(session.Id).CommitAsync(CancellationToken.None);
+        var commit = await _sessions.Get(session.Id, _secrets[session.Id]).CommitAsync(CancellationToken.None);
         Assert.Equal(FakeTargetHost.RestoredPid, commit.RootPid);
     }
 
     [Fact]
     public async Task The_janitor_leaves_a_session_alone_while_a_call_is_in_progress_however_long()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         var started = new TaskCompletionSource();
         var release = new TaskCompletionSource<SiftCounts>();
         var receiving = session.ReceivePagesAsync(new PageRound(1), async (store, _) =>
@@ -182,8 +184,8 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public void An_unknown_or_malformed_session_id_is_not_found_and_not_echoed()
     {
-        var unknown = Assert.Throws<SessionNotFoundException>(() => _sessions.Get(SessionIds.NewId()));
-        var malformed = Assert.Throws<SessionNotFoundException>(() => _sessions.Get("../../etc"));
+        var unknown = Assert.Throws<SessionNotFoundException>(() => _sessions.Get(SessionIds.NewId(), SessionSecrets.New()));
+        var malformed = Assert.Throws<SessionNotFoundException>(() => _sessions.Get("../../etc", SessionSecrets.New()));
 
         Assert.Contains("never opened, or expired", unknown.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("etc", malformed.Message, StringComparison.Ordinal);
@@ -279,21 +281,21 @@ public sealed class TargetSessionTests : IAsyncDisposable
     public async Task No_more_sessions_open_than_the_target_allows()
     {
         _sessions = Sessions(options => options with { MaxSessions = 2 });
-        var first = _sessions.Open(FakeHost.Facts("a"));
-        _sessions.Open(FakeHost.Facts("b"));
+        var first = Open("a");
+        Open("b");
 
-        var e = Assert.Throws<TransferRejectedException>(() => _sessions.Open(FakeHost.Facts("c")));
+        var e = Assert.Throws<TransferRejectedException>(() => Open("c"));
 
         Assert.Equal(TransferRejection.TooLarge, e.Reason);
         await first.AbortAsync("done", CancellationToken.None);
-        _sessions.Open(FakeHost.Facts("c"));
+        Open("c");
     }
 
     [Fact]
     public async Task Page_and_image_streams_draw_on_one_allowance_so_interleaving_them_cannot_double_it()
     {
         _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 1), CancellationToken.None);
         var images = session.ReceiveImagesAsync("pre-1", "", (directory, limits, _) =>
@@ -313,7 +315,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     public async Task Zero_pages_cost_the_allowance_like_any_page_the_target_holds()
     {
         _sessions = Sessions(options => options with { MaxSessionBytes = 1000 * Page });
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
 
         var flood = session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 0, zeroPages: 1001), CancellationToken.None);
 
@@ -324,8 +326,8 @@ public sealed class TargetSessionTests : IAsyncDisposable
     public async Task All_sessions_together_and_the_free_disk_bound_what_arrives()
     {
         _sessions = Sessions(options => options with { MaxTotalBytes = 6 * Page, MinFreeDiskBytes = 0 });
-        var first = _sessions.Open(FakeHost.Facts("a"));
-        var second = _sessions.Open(FakeHost.Facts("b"));
+        var first = Open("a");
+        var second = Open("b");
         await first.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None);
 
         var e = await Assert.ThrowsAsync<StorageLimitException>(() =>
@@ -338,7 +340,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
 
         _sessions = Sessions(options => options with { MinFreeDiskBytes = 1L << 30 });
         _host.FreeDisk = (1L << 30) + 2 * Page;
-        var third = _sessions.Open(FakeHost.Facts("c"));
+        var third = Open("c");
         var disk = await Assert.ThrowsAsync<StorageLimitException>(() =>
             third.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
         Assert.Contains("the target's disk has 8 KiB free beyond the 1 GiB it keeps, too little to write 16 KiB", disk.Message, StringComparison.Ordinal);
@@ -348,7 +350,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     public async Task Rebuilt_pages_images_count_against_the_session_and_a_refused_rebuild_leaves_nothing()
     {
         _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
         await ReceiveFinalAsync(session, [new PagemapEntry { Vaddr = 0x1000, NrPages = 5, CompatNrPages = 5, Flags = PagemapRun.Present }]);
 
@@ -369,7 +371,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     public async Task A_pagemap_out_of_order_overlapping_or_outside_user_memory_is_refused_before_any_rebuild(
         ulong firstAddress, ulong firstPages, ulong secondAddress, ulong secondPages, string problem)
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 8, zeroPages: 0), CancellationToken.None);
         await ReceiveFinalAsync(session,
         [
@@ -386,7 +388,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public async Task Everything_a_session_stores_is_private_to_the_agent_s_user_whatever_the_umask()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
         await session.ReceivePagesAsync(new PageRound(1, ImageChain: true), (sink, _) => Stored(sink, pages: 2, zeroPages: 1), CancellationToken.None);
         using var recorded = new TempDirectory();
@@ -406,6 +408,41 @@ public sealed class TargetSessionTests : IAsyncDisposable
         Assert.All(entries, path => Assert.True(
             File.GetUnixFileMode(path) == (Directory.Exists(path) ? PrivateFiles.DirectoryMode : PrivateFiles.FileMode),
             $"{path} is {File.GetUnixFileMode(path)}"));
+    }
+
+    [Fact]
+    public void A_session_is_found_only_with_its_own_secret()
+    {
+        var (mine, mySecret) = _sessions.Open(FakeHost.Facts("source"));
+        var (_, otherSecret) = _sessions.Open(FakeHost.Facts("another source"));
+
+        Assert.Same(mine, _sessions.Get(mine.Id, mySecret));
+        Assert.Same(mine, _sessions.GetToSettle(mine.Id, mySecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, otherSecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, null));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(mine.Id, mySecret.ToUpperInvariant()));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.GetToSettle(mine.Id, otherSecret));
+        Assert.Throws<SessionAccessDeniedException>(() => _sessions.GetToSettle(mine.Id, ""));
+    }
+
+    [Fact]
+    public void The_operator_secret_settles_any_session_and_does_nothing_else()
+    {
+        var session = Open();
+
+        Assert.Same(session, _sessions.GetToSettle(session.Id, _operatorSecret));
+        var denied = Assert.Throws<SessionAccessDeniedException>(() => _sessions.Get(session.Id, _operatorSecret));
+        Assert.DoesNotContain(_operatorSecret, denied.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_session_gets_a_secret_of_its_own()
+    {
+        _sessions = Sessions(options => options with { MaxSessions = 100 });
+        var secrets = Enumerable.Range(0, 100).Select(_ => _sessions.Open(FakeHost.Facts("source")).Secret).ToList();
+
+        Assert.All(secrets, secret => Assert.True(SessionSecrets.IsValid(secret)));
+        Assert.Equal(secrets.Count, secrets.Distinct(StringComparer.Ordinal).Count());
     }
 
     public async ValueTask DisposeAsync()
@@ -438,7 +475,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     private TargetSessions Sessions(Func<TargetOptions, TargetOptions> configure)
     {
         var options = configure(new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10), MinFreeDiskBytes = 0 });
-        return new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance));
+        return new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance), _operatorSecret);
     }
 
     /// <summary>Stores <paramref name="pages"/> pages with content from <paramref name="firstPage"/> on, then zero pages after them, as one batch of task 1.</summary>
@@ -460,9 +497,16 @@ public sealed class TargetSessionTests : IAsyncDisposable
         }, CancellationToken.None);
 
     /// <summary>A session that received the images CRIU wrote for a real tree, as set "final".</summary>
+    private TargetSession Open(string source = "source")
+    {
+        var (session, secret) = _sessions.Open(FakeHost.Facts(source));
+        _secrets[session.Id] = secret;
+        return session;
+    }
+
     private async Task<TargetSession> ReceivedSessionAsync()
     {
-        var session = _sessions.Open(FakeHost.Facts("source"));
+        var session = Open();
         await session.ReceiveImagesAsync("final", "", (directory, _, _) =>
         {
             RecordedImages.CopyTo(RecordedImages.Tree, directory);

@@ -105,18 +105,42 @@ internal static class ProcFs
         }
     }
 
-    /// <summary>The PPid line of /proc/PID/status, or null when the process is gone.</summary>
-    public static int? ParentOf(int pid)
+    /// <summary>
+    /// How many pages of the process's writable private areas carry a
+    /// userfaultfd write-protect bit (bit 57 of /proc/PID/pagemap,
+    /// Documentation/admin-guide/mm/pagemap.rst).
+    /// </summary>
+    public static long WriteProtectedPages(int pid)
     {
-        try
+        const ulong UffdWp = 1UL << 57;
+        long protectedPages = 0;
+        using var pagemap = File.OpenHandle($"/proc/{pid}/pagemap");
+        var entry = new byte[8 * 4096];
+        foreach (var line in File.ReadLines($"/proc/{pid}/maps"))
         {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(line => line.StartsWith("PPid:", StringComparison.Ordinal));
-            return line is null ? null : int.Parse(line["PPid:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields[1][1] != 'w' || fields[1][3] != 'p' || (fields.Length > 5 && fields[5] == "[vsyscall]"))
+            {
+                continue;
+            }
+            var range = fields[0].Split('-');
+            ulong start = ulong.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture) >> 12;
+            ulong end = ulong.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) >> 12;
+            for (ulong page = start; page < end;)
+            {
+                int count = (int)Math.Min(4096, end - page);
+                int read = RandomAccess.Read(pagemap, entry.AsSpan(0, count * 8), (long)page * 8);
+                for (int i = 0; i + 8 <= read; i += 8)
+                {
+                    if ((BitConverter.ToUInt64(entry, i) & UffdWp) != 0)
+                    {
+                        protectedPages++;
+                    }
+                }
+                page += (ulong)count;
+            }
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
-        {
-            return null;
-        }
+        return protectedPages;
     }
 
     /// <summary>Sends SIGKILL to a process the test found by its own PID.</summary>

@@ -23,12 +23,12 @@ internal sealed class Shifter : Workload
     public static async Task<Shifter> StartAsync(Workloads workloads, string mode, int? user = null)
     {
         TempDirectory? directory = null;
-        WorkloadPlacement? placement = null;
+        var placement = new WorkloadPlacement(NotOurChild: true);
         if (user is not null)
         {
             directory = new TempDirectory("shifter");
             File.SetUnixFileMode(directory.Path, (UnixFileMode)0x1ff);
-            placement = new WorkloadPlacement(Directory: directory.Path, Launcher: ["setpriv", $"--reuid={user}", $"--regid={user}", "--clear-groups", "--inh-caps=-all"]);
+            placement = placement with { Directory = directory.Path, Launcher = ["setpriv", $"--reuid={user}", $"--regid={user}", "--clear-groups", "--inh-caps=-all"] };
         }
         var shifter = new Shifter(workloads, mode, directory, placement);
         await Eventually.WaitAsync(() => shifter.Status() is { } status && status["main"] == mode, $"the shifter's main thread to {mode}");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
+using Migrate.Engine.Credentials;
 
 namespace Migrate.IntegrationTests.Infrastructure;
 
@@ -27,7 +28,18 @@ internal sealed partial class TargetAgent : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
 
+    /// <summary>The credential file the agent wrote (or shares): what an operator copies to the source.</summary>
     public string TokenFile { get; }
+
+    /// <summary>The agent's operator secret, beside its token file: it settles sessions by hand.</summary>
+    public string OperatorFile => CredentialFile.OperatorPathFor(TokenFile);
+
+    /// <summary>What a source reads from the token file: the token, and the certificate to expect.</summary>
+    public TargetCredentials Credentials()
+    {
+        var file = CredentialFile.Parse(File.ReadAllText(TokenFile), TokenFile);
+        return new TargetCredentials(file.Token, TargetTrust.Pinned(file.Targets, TokenFile));
+    }
 
     public string WorkDirectory { get; }
 
@@ -50,7 +62,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     /// <param name="environment">Extra environment, passed on to CRIU (for example CRIU_FAULT).</param>
     /// <param name="arguments">Extra arguments for migrate-target.</param>
     /// <param name="ownPidNamespace">Run in a PID and mount namespace of its own, as another host would be.</param>
-    /// <param name="tokenFile">Share another agent's token instead of making one.</param>
+    /// <param name="tokenFile">Share another agent's token file (and with it its key and operator secret) instead of making one.</param>
     /// <param name="workDirectory">The agent's work directory, instead of a fresh one it makes.</param>
     public static async Task<TargetAgent> StartAsync(
         IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true, string? tokenFile = null,
@@ -173,6 +185,6 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"listening on http://127\.0\.0\.1:(\d+)")]
+    [GeneratedRegex(@"listening on https://127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningLine();
 }

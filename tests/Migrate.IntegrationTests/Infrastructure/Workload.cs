@@ -7,9 +7,15 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// directory of its own: for example a directory another host shares.
 /// <paramref name="Launcher"/> is a command that execs the workload in place
 /// (setpriv, to run it as another user), so its PID stays the workload's.
+/// <paramref name="NotOurChild"/> starts it through <c>setsid --fork</c>, so that
+/// this process is not its parent: a test that traces it (userfaultfd
+/// injection) must not be, as migrate never is, since waitpid reports a traced
+/// child's stops to every thread of its parent and the runtime's SIGCHLD
+/// handling would take them from the tracer.
 /// </summary>
 internal sealed record WorkloadPlacement(
-    string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null, IReadOnlyList<string>? Launcher = null);
+    string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null, IReadOnlyList<string>? Launcher = null,
+    bool NotOurChild = false);
 
 /// <summary>
 /// A workload of tests/workloads, started by this test and ended by its own
@@ -20,6 +26,8 @@ internal abstract class Workload : IDisposable
 {
     private readonly Process _process;
     private readonly TempDirectory? _ownDirectory;
+    private readonly bool _notOurChild;
+    private int? _pid;
 
     protected Workload(Workloads workloads, string name, Func<string, IEnumerable<string>> arguments, WorkloadPlacement? placement = null)
     {
@@ -33,7 +41,8 @@ internal abstract class Workload : IDisposable
             Directory = _ownDirectory.Path;
         }
         var binary = placement?.Binary ?? workloads.Binary(name);
-        var launcher = placement?.Launcher ?? [];
+        _notOurChild = placement?.NotOurChild ?? false;
+        IReadOnlyList<string> launcher = [.. _notOurChild ? ["setsid", "--fork"] : Array.Empty<string>(), .. placement?.Launcher ?? []];
         var start = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : binary);
         foreach (var argument in launcher.Count > 0 ? [.. launcher.Skip(1), binary] : Array.Empty<string>())
         {
@@ -51,7 +60,7 @@ internal abstract class Workload : IDisposable
     }
 
     /// <summary>The PID on the source, which is also its PID inside the target's namespace after a migration.</summary>
-    public int Pid => _process.Id;
+    public int Pid => _notOurChild ? _pid ??= (int)Number("pid") : _process.Id;
 
     /// <summary>Where the status file is.</summary>
     public string Directory { get; }
@@ -74,18 +83,18 @@ internal abstract class Workload : IDisposable
     public void Dispose()
     {
         Release();
-        if (!_process.HasExited)
+        if (_notOurChild)
+        {
+            // Its own PID, from its own status file; setsid, our child, has long exited.
+            if (Status()?.GetValueOrDefault("pid") is { } text && int.Parse(text, System.Globalization.CultureInfo.InvariantCulture) is var pid && ProcFs.Exists(pid))
+            {
+                ProcFs.Kill(pid);
+            }
+        }
+        else if (!_process.HasExited)
         {
             _process.Kill();
             _process.WaitForExit();
-        }
-        else if (ProcFs.ParentOf(Pid) == Environment.ProcessId)
-        {
-            // A test that traced it (userfaultfd injection runs on a thread of
-            // this process) can make the runtime take a ptrace stop, which
-            // waitpid reports to any thread of the parent, for its exit: it
-            // runs on, still our child, so its PID is still its own.
-            ProcFs.Kill(Pid);
         }
         _process.Dispose();
         _ownDirectory?.Dispose();

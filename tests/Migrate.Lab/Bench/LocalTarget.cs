@@ -107,6 +107,6 @@ internal sealed partial class LocalTarget : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"listening on http://127\.0\.0\.1:(\d+)")]
+    [GeneratedRegex(@"listening on https://127\.0\.0\.1:(\d+)")]
     private static partial Regex Listening();
 }

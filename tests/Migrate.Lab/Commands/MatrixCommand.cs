@@ -25,6 +25,7 @@ internal sealed partial class MatrixCommand
     private readonly Option<string> _sizes = new("--sizes") { Description = "Process sizes, MiB, comma-separated", DefaultValueFactory = _ => "64" };
     private readonly Option<string> _rates = new("--rates") { Description = "Dirty rates, MiB/s, comma-separated (0: an idle process)", DefaultValueFactory = _ => "0,50" };
     private readonly Option<string> _links = new("--links") { Description = "Link rates as tc writes them (100mbit, 1gbit, 10gbit) or off", DefaultValueFactory = _ => "1gbit,10gbit" };
+    private readonly Option<int?> _hot = new("--hot-mib") { Description = "The hot set, MiB, the same at every size (default: size/8)" };
     private readonly Option<int> _runs = new("--runs") { Description = "Runs of each method in each cell", DefaultValueFactory = _ => 3 };
     private readonly Option<string> _methods = new("--methods")
     {
@@ -39,7 +40,7 @@ internal sealed partial class MatrixCommand
     {
         var command = new Command("matrix", "The downtime matrix: size x dirty rate x link rate x method, interleaved, in a lab of its own")
         {
-            _sizes, _rates, _links, _runs, _methods, _out, _prefix, _noSetup,
+            _sizes, _rates, _links, _hot, _runs, _methods, _out, _prefix, _noSetup,
         };
         command.SetAction(RunAsync);
         return command;
@@ -117,6 +118,7 @@ internal sealed partial class MatrixCommand
             SizesMiB: Lists.Numbers("--sizes", parse.GetValue(_sizes)!, minimum: 1),
             RatesMiBs: Lists.Numbers("--rates", parse.GetValue(_rates)!, minimum: 0),
             Links: links,
+            HotMiB: parse.GetValue(_hot) is { } hot ? (hot >= 1 ? hot : throw new UsageException("--hot-mib: at least 1")) : null,
             Runs: runs >= 1 ? runs : throw new UsageException("--runs: at least 1"),
             Methods: [.. Lists.Words("--methods", parse.GetValue(_methods)!).Select(MigrationMethods.Find)],
             OutputDirectory: Path.GetFullPath(parse.GetValue(_out)!),

@@ -1,13 +1,14 @@
 namespace Migrate.Lab.Matrix;
 
 /// <summary>One cell of the matrix: a process size, a dirty rate and a link rate.</summary>
-internal sealed record Cell(int SizeMiB, int RateMiBs, string Link)
+/// <param name="HotSetMiB">The same hot set at every size (--hot-mib), or null for size/8.</param>
+internal sealed record Cell(int SizeMiB, int RateMiBs, string Link, int? HotSetMiB = null)
 {
     /// <summary>
-    /// The hot set the workload rewrites: size/8, at least 1 MiB. Rate 0 is an
-    /// idle process: no hot set, no writes.
+    /// The hot set the workload rewrites: --hot-mib, else size/8, at least 1 MiB.
+    /// Rate 0 is an idle process: no hot set, no writes.
     /// </summary>
-    public int HotMiB => RateMiBs == 0 ? 0 : Math.Max(1, SizeMiB / 8);
+    public int HotMiB => RateMiBs == 0 ? 0 : Math.Min(SizeMiB, HotSetMiB ?? Math.Max(1, SizeMiB / 8));
 
     /// <summary>dirtier's rate argument: at rate 0 it is 1 with no hot set, so its loop still sleeps 1 ms a turn (0 would spin).</summary>
     public int RateArgument => RateMiBs == 0 ? 1 : RateMiBs;

@@ -5,6 +5,7 @@ internal sealed record MatrixPlan(
     IReadOnlyList<int> SizesMiB,
     IReadOnlyList<int> RatesMiBs,
     IReadOnlyList<string> Links,
+    int? HotMiB,
     int Runs,
     IReadOnlyList<MigrationMethod> Methods,
     string OutputDirectory,
@@ -23,5 +24,5 @@ internal sealed record MatrixPlan(
         from rate in RatesMiBs
         from run in Enumerable.Range(1, Runs)
         from method in Methods
-        select (new Cell(size, rate, link), run, method);
+        select (new Cell(size, rate, link, HotMiB), run, method);
 }

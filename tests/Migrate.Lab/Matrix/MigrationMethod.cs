@@ -16,6 +16,7 @@ internal static class MigrationMethods
     public static IReadOnlyList<MigrationMethod> All { get; } =
     [
         new("precopy", "migrate", new MigrateCli()),
+        new("contenthash", "migrate --precopy content-hash", new MigrateCli("--precopy", "content-hash")),
         new("noprecopy", "migrate --precopy off", new MigrateCli("--precopy", "off")),
         new("byhand", "criu by hand", new CriuByHand()),
     ];

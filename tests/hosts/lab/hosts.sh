@@ -208,7 +208,7 @@ start_agent() {
   done
   local addr apid
   addr=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$logf" | head -1)
-  addr=${addr#http://}
+  addr=${addr#https://}
   apid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null | awk '{print $1}')
   echo "$upid $ustart ${apid:-0} $addr" >"$base.state"
   log "agent on $host: $addr (unshare PID $upid, migrate-target PID ${apid:-?}, log $logf)"

@@ -9,6 +9,8 @@ public sealed record MigrationOptions
     public required string WorkDirectory { get; init; }
     public bool ShellJob { get; init; }
     public bool TcpEstablished { get; init; }
+    public bool FileLocks { get; init; }
+    public bool LinkRemap { get; init; }
     public bool KeepImages { get; init; }
     public PrecopyChoice Precopy { get; init; } = PrecopyChoice.Auto;
     public int MaxRounds { get; init; } = 8;

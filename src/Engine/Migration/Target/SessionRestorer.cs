@@ -100,6 +100,8 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                 WorkDirectory = workDirectory,
                 ShellJob = restoreOptions.ShellJob,
                 TcpEstablished = restoreOptions.TcpEstablished,
+                FileLocks = restoreOptions.FileLocks,
+                LinkRemap = restoreOptions.LinkRemap,
                 AllowUprobes = restoreOptions.AllowUprobes,
                 LazyPages = lazy,
                 LeaveStopped = true,

@@ -24,9 +24,12 @@ internal sealed class FakeCriu(Journal journal, FakeTimeProvider time) : ICriu
 
     public int Dumps { get; private set; }
 
+    public CriuDump? LastDump { get; private set; }
+
     public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
         Dumps++;
+        LastDump = dump;
         journal.Add("criu dump");
         await Notify(onNotify, "pre-dump");
         time.Advance(DumpTime);

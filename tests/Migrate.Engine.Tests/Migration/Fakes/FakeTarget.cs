@@ -65,8 +65,11 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
         return Task.FromResult(new TransferStats(3, 4096, 2048));
     }
 
+    public RestoreOrder? LastRestore { get; private set; }
+
     public Task<RestoreResult> RestoreAsync(string sessionId, RestoreOrder order, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        LastRestore = order;
         journal.Add("target restore");
         cancellationToken.ThrowIfCancellationRequested();
         time.Advance(RestoreTime);
