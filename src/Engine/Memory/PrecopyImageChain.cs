@@ -125,6 +125,15 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
         /// <summary>Writes each task's pagemap (this round's pages present, the rest in the parent) and makes the set the chain's top.</summary>
         public void Complete()
         {
+            // A task that wrote nothing since the last round still needs its
+            // pagemap here, all of it in the parent: the final dump names this
+            // set as its parent, and CRIU finds a task's earlier pages only
+            // through the parent's pagemap of that task ("No parent for
+            // snapshot pagemap", criu/pagemap.c).
+            foreach (var pid in _chain._held.Keys)
+            {
+                Task(pid);
+            }
             var received = new Dictionary<int, PageRanges>();
             foreach (var (pid, task) in _tasks)
             {

@@ -60,6 +60,28 @@ public sealed class PrecopyImageChainTests : IDisposable
     }
 
     [Fact]
+    public void A_round_in_which_a_task_wrote_nothing_still_maps_all_its_pages_to_the_parent()
+    {
+        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        Round(chain, 1, [Page(0), Page(1), Page(3)]);
+
+        using (var round = chain.BeginRound(2))
+        {
+            round.Complete();
+        }
+
+        var pagemap = PagemapImage.Read(_images.Combine("pre-2", PagemapImage.FileName(Pid)));
+        Assert.Equal(
+        [
+            new PagemapRun(Page(0), 2, PagemapRun.InParent),
+            new PagemapRun(Page(3), 1, PagemapRun.InParent),
+        ], pagemap.Runs);
+        Assert.Equal(0, new FileInfo(_images.Combine("pre-2", pagemap.PagesFileName)).Length);
+        Assert.Equal("pre-2", chain.TopSet);
+        Assert.True(chain.Holds(Pid, Page(0), 2));
+    }
+
+    [Fact]
     public void Pages_out_of_address_order_are_refused_and_the_round_leaves_nothing()
     {
         var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));

@@ -82,11 +82,12 @@ internal abstract class Workload : IDisposable
 
     public void Dispose()
     {
-        Release();
         if (_notOurChild)
         {
-            // Its own PID, from its own status file; setsid, our child, has long exited.
-            if (Status()?.GetValueOrDefault("pid") is { } text && int.Parse(text, System.Globalization.CultureInfo.InvariantCulture) is var pid && ProcFs.Exists(pid))
+            // Its own PID, from its own status file (read before Release, which
+            // may remove the directory it lives in); setsid, our child, has long exited.
+            var pid = _pid ?? (int)Number("pid");
+            if (pid > 0 && ProcFs.Exists(pid))
             {
                 ProcFs.Kill(pid);
             }
@@ -96,6 +97,7 @@ internal abstract class Workload : IDisposable
             _process.Kill();
             _process.WaitForExit();
         }
+        Release();
         _process.Dispose();
         _ownDirectory?.Dispose();
     }
