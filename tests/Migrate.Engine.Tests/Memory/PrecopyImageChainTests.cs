@@ -62,7 +62,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void A_round_in_which_a_task_wrote_nothing_still_maps_all_its_pages_to_the_parent()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
         Round(chain, 1, [Page(0), Page(1), Page(3)]);
 
         using (var round = chain.BeginRound(2))
