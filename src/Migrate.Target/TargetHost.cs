@@ -129,11 +129,12 @@ internal static partial class TargetHost
         TargetHealth.AddTo(builder.Services);
 
         var app = builder.Build();
+        // Lines about the agent, not a session: every line of the sessions' category names one.
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
         try
         {
-            var sessionLogger = app.Services.GetRequiredService<ILogger<TargetSessions>>();
-            TargetWorkDirectory.Prepare(targetOptions, sessionLogger);
-            AgentLog.PolicyInEffect(sessionLogger, targetOptions.Policy);
+            TargetWorkDirectory.Prepare(targetOptions, app.Services.GetRequiredService<ILogger<TargetSessions>>());
+            AgentLog.PolicyInEffect(logger, targetOptions.Policy);
         }
         catch (Exception e) when (e is WorkDirectoryException or IOException or UnauthorizedAccessException)
         {
@@ -149,7 +150,6 @@ internal static partial class TargetHost
             Console.WriteLine($"migrate-target: listening on {bound}");
         }
         // A log line, so that under systemd the journal has it with a priority like every other.
-        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
         var fingerprint = CertificateFingerprint.Of(identity.Certificate);
         var tokenPath = Path.GetFullPath(options.TokenFile);
         var clientCertificate = clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}";
