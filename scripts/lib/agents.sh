@@ -24,7 +24,8 @@
 agent_target_start() {
   local dir=$1 deadline
   shift
-  mkdir -p "$dir/target-work"
+  # The agent refuses a work directory others may enter: it holds process memory.
+  mkdir -p -m 700 "$dir/target-work"
   # In a network namespace of its own, loopback must be up before the agent
   # starts: CRIU's kernel checks connect a socket there (criu/kerndat.c,
   # kerndat_tcp_repair). exec keeps the agent PID 1.

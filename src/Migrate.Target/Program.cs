@@ -40,11 +40,9 @@ var keepImages = new Option<bool>("--keep-images")
 {
     Description = "Keep each session's images after it ends",
 };
-var maxSessionGiB = new Option<int>("--max-session-gib")
-{
-    Description = "Most image data one session may store, in GiB (default 64)",
-};
-Option[] configurable = [listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxSessionGiB, maxConnections];
+var limits = new StorageLimitOptions();
+var policy = new RestorePolicyOptions();
+Option[] configurable = [listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxConnections, .. limits.All, .. policy.All];
 
 var root = new RootCommand("migrate-target: receives migrating processes and restores them with CRIU") { config };
 foreach (var option in configurable)
@@ -65,11 +63,12 @@ root.SetAction((parse, cancellationToken) =>
             file.Get(parse, workDir, "/var/lib/migrate-target"),
             file.Get(parse, tokenFile, CredentialFile.DefaultPath),
             file.Get(parse, keepImages, false),
-            (long)file.Get(parse, maxSessionGiB, 64) << 30,
             file.Get(parse, certificate, null),
             file.Get(parse, key, null),
             file.Get(parse, clientCa, null),
-            file.Get(parse, maxConnections, 32));
+            file.Get(parse, maxConnections, 32),
+            limits.Read(parse, file),
+            policy.Read(parse, file));
     }
     catch (TargetConfigException e)
     {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Migrate.Engine;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
@@ -16,8 +17,8 @@ namespace Migrate.Target;
 /// <param name="CertificateFile">Present this certificate instead of the self-signed one; null for that one.</param>
 /// <param name="ClientCaFile">Require client certificates that these CAs signed; null for none.</param>
 internal sealed record TargetHostOptions(
-    string Listen, string WorkDirectory, string TokenFile, bool KeepImages, long MaxSessionBytes,
-    string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections);
+    string Listen, string WorkDirectory, string TokenFile, bool KeepImages,
+    string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections, StorageLimits Limits, RestorePolicy Policy);
 
 /// <summary>Wires the target agent: Kestrel on HTTP/2 over TLS, authentication, the gRPC service.</summary>
 internal static partial class TargetHost
@@ -44,6 +45,8 @@ internal static partial class TargetHost
         }
         using var disposeIdentity = identity;
 
+        // Before anything is written: the work directory's files, CRIU's among them, are the agent's alone.
+        PrivateFiles.RestrictUmask();
         ChildReaper.AdoptOrphans();
         using var reapOnSigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => ChildReaper.ReapExited());
 
@@ -100,7 +103,11 @@ internal static partial class TargetHost
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),
             KeepImages = options.KeepImages,
-            MaxSessionBytes = options.MaxSessionBytes,
+            MaxSessionBytes = options.Limits.MaxSessionBytes,
+            MaxTotalBytes = options.Limits.MaxTotalBytes,
+            MinFreeDiskBytes = options.Limits.MinFreeDiskBytes,
+            MaxSessions = options.Limits.MaxSessions,
+            Policy = options.Policy,
         };
         // The health service's work-directory check takes them from here.
         builder.Services.AddSingleton(targetOptions);
@@ -122,6 +129,18 @@ internal static partial class TargetHost
         TargetHealth.AddTo(builder.Services);
 
         var app = builder.Build();
+        // Lines about the agent, not a session: every line of the sessions' category names one.
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
+        try
+        {
+            TargetWorkDirectory.Prepare(targetOptions, app.Services.GetRequiredService<ILogger<TargetSessions>>());
+            AgentLog.PolicyInEffect(logger, targetOptions.Policy);
+        }
+        catch (Exception e) when (e is WorkDirectoryException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
+            return ExitCodes.Usage;
+        }
         app.MapGrpcService<MigrationTargetService>();
         TargetHealth.MapTo(app);
         await app.StartAsync(cancellationToken);
@@ -131,7 +150,6 @@ internal static partial class TargetHost
             Console.WriteLine($"migrate-target: listening on {bound}");
         }
         // A log line, so that under systemd the journal has it with a priority like every other.
-        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TargetHost));
         var fingerprint = CertificateFingerprint.Of(identity.Certificate);
         var tokenPath = Path.GetFullPath(options.TokenFile);
         var clientCertificate = clientAuthority is null ? "" : $" and a client certificate signed by a CA in {clientAuthority.File}";

@@ -74,7 +74,7 @@ public class PageReceiveBenchmarks
     }
 
     [IterationSetup]
-    public void CreateStore() => _store = new PageStore(StorePath, maxBytes: 1L << 32);
+    public void CreateStore() => _store = new PageStore(StorePath, new StorageAllowance("the benchmark", 1L << 32));
 
     [IterationCleanup]
     public void DeleteStore()

@@ -42,7 +42,7 @@ public class PagesImageRebuildBenchmarks
         var random = new Random(5);
         _pagemap = new PagemapImage(1, RealisticRuns(TaskMemory.Pages, random));
         var memory = HeapLikeData.Create(TaskMemory.Bytes, seed: 5);
-        _store = new PageStore(Path.Combine(_directory, "pages.store"), maxBytes: 1L << 32);
+        _store = new PageStore(Path.Combine(_directory, "pages.store"), new StorageAllowance("the benchmark", 1L << 32));
 
         var addresses = _pagemap.Runs.SelectMany(run => Enumerable.Range(0, (int)run.Pages).Select(i => run.Address + ((ulong)i << PageSize.Shift))).ToArray();
 #pragma warning disable CA5394 // Not security-sensitive: test data.
@@ -85,7 +85,7 @@ public class PagesImageRebuildBenchmarks
         long written = 0;
         for (int i = 0; i < Rebuilds; i++)
         {
-            written += PagesImageRebuilder.Rebuild(_store!, Pid, _pagemap, Output(i));
+            written += PagesImageRebuilder.Rebuild(_store!, Pid, _pagemap.Runs, Output(i));
         }
         return written;
     }

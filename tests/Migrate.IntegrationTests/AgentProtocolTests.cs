@@ -202,6 +202,59 @@ public sealed class AgentProtocolTests : IAsyncLifetime
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
 
+    [Fact]
+    public async Task Preflight_fails_a_fifo_and_a_device_at_once_without_opening_them()
+    {
+        using var directory = new TempDirectory("preflight");
+        var fifo = directory.Combine("fifo");
+        var device = directory.Combine("zero");
+        Assert.Equal(0, (await ChildProcess.RunAsync("mkfifo", [fifo], TimeSpan.FromSeconds(30))).ExitCode);
+        Assert.Equal(0, (await ChildProcess.RunAsync("mknod", [device, "c", "1", "5"], TimeSpan.FromSeconds(30))).ExitCode);
+        // Their size and time match what the source sends: only the refusal to open them stands before the hash.
+        var when = new DateTime(2021, 3, 4, 5, 6, 7, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(fifo, when);
+        File.SetLastWriteTimeUtc(device, when);
+        var (session, secret) = await OpenSessionAsync();
+
+        var checks = new List<Migrate.Protocol.CheckResult>();
+        foreach (var path in new[] { fifo, device })
+        {
+            var request = new PreflightRequest { SessionId = session };
+            // Hashed like an executable: the target would have to read it.
+            request.Files.Add(new FileFact
+            {
+                Path = path,
+                MtimeNs = (when - DateTime.UnixEpoch).Ticks * 100,
+                ContentHash = Google.Protobuf.ByteString.CopyFrom(new byte[16]),
+            });
+            var reply = await _client.PreflightAsync(request, Auth(secret), deadline: DateTime.UtcNow.AddSeconds(60));
+            checks.Add(reply.Checks.Single(check => check.Name == "files"));
+        }
+
+        Assert.All(checks, check => Assert.Equal(Migrate.Protocol.CheckResult.Types.Verdict.Fail, check.Verdict));
+        Assert.Equal($"{fifo} is not a regular file on the target", checks[0].Detail);
+        Assert.Equal($"{device} is not a regular file on the target", checks[1].Detail);
+    }
+
+    [Fact]
+    public async Task No_more_sessions_open_than_the_agent_allows()
+    {
+        await using var target = await TargetAgent.StartAsync(arguments: ["--max-sessions", "2"]);
+        var credentials = target.Credentials();
+        using var channel = TlsChannels.To(target.Address, credentials.Trust);
+        var client = new MigrationTarget.MigrationTargetClient(channel);
+        var auth = new Metadata { { "authorization", "Bearer " + credentials.Token } };
+        var first = await client.HandshakeAsync(Hello(), auth);
+        await client.HandshakeAsync(Hello(), auth);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => client.HandshakeAsync(Hello(), auth).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        auth.Add(WireProtocol.SessionSecretHeader, first.SessionSecret);
+        await client.AbortAsync(new AbortRequest { SessionId = first.SessionId, Reason = "test" }, auth);
+        await client.HandshakeAsync(Hello(), auth);
+    }
+
     private static HandshakeRequest Hello() => new() { ProtocolVersion = WireProtocol.Version, Source = new HostFacts() };
 
     private async Task<(string Session, string Secret)> OpenSessionAsync()

@@ -146,7 +146,9 @@ public sealed class StockKernelTests(Workloads workloads, StockKernelGuest guest
     {
         int pid = await guest.StartAsync("unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
             Path.Combine(guest.Bin, "migrate-target"), "--listen", $"0.0.0.0:{StockKernelGuest.AgentPort}",
-            "--work-dir", "/tmp/migrate-target", "--token-file", token);
+            "--work-dir", "/tmp/migrate-target", "--token-file", token,
+            // The guest's /tmp is a tmpfs of half its memory, less than the 1 GiB the agent keeps free by default.
+            "--min-free-disk-mib", "64");
         var log = Path.Combine(guest.Exchange, ".stock-kernel", $"pid-{pid}.out");
         await Eventually.WaitAsync(() => File.Exists(log) && File.ReadAllText(log).Contains("listening on", StringComparison.Ordinal),
             "the target agent in the guest", Emulated);

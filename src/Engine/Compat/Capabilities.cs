@@ -36,7 +36,7 @@ public static class Capabilities
             ulong missing = held & ~targetBoundingSet;
             if (missing != 0)
             {
-                var names = string.Join(", ", Enumerable.Range(0, 64).Where(bit => (missing & (1UL << bit)) != 0).Select(Name));
+                var names = Names64(missing);
                 return Checks.Fail(CheckName, $"task {pid} holds capabilities the target's root cannot grant: {names}",
                     $"start the process without them (setpriv --bounding-set -{names.Replace(", ", ",-", StringComparison.Ordinal)}), " +
                     "or migrate to a host whose root has them");
@@ -45,5 +45,42 @@ public static class Capabilities
         return Checks.Pass(CheckName, "the target's root can grant every capability the process holds");
     }
 
-    private static string Name(int bit) => bit < Names.Length ? "cap_" + Names[bit] : $"capability {bit}";
+    /// <summary>The highest capability number this build knows (CAP_LAST_CAP, linux/capability.h).</summary>
+    public static int LastKnown => Names.Length - 1;
+
+    /// <summary>"cap_sys_admin", or "capability 45" for a number this build has no name for.</summary>
+    public static string Name(int bit) => bit < Names.Length ? "cap_" + Names[bit] : $"capability {bit}";
+
+    /// <summary>The names of the capabilities in <paramref name="set"/>, lowest first.</summary>
+    public static string Names64(ulong set) =>
+        string.Join(", ", Enumerable.Range(0, 64).Where(bit => (set & (1UL << bit)) != 0).Select(Name));
+
+    /// <summary>
+    /// A comma-separated list of capability names, with or without "cap_",
+    /// in any case ("net_bind_service,CAP_CHOWN"), or "none", or "all".
+    /// </summary>
+    public static ulong ParseSet(string list)
+    {
+        var trimmed = list.Trim();
+        if (trimmed.Equals("none", StringComparison.OrdinalIgnoreCase))
+        {
+            return 0;
+        }
+        if (trimmed.Equals("all", StringComparison.OrdinalIgnoreCase))
+        {
+            return ulong.MaxValue;
+        }
+        ulong set = 0;
+        foreach (var item in trimmed.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = item.StartsWith("cap_", StringComparison.OrdinalIgnoreCase) ? item[4..] : item;
+            int bit = Array.FindIndex(Names, known => known.Equals(name, StringComparison.OrdinalIgnoreCase));
+            if (bit < 0)
+            {
+                throw new FormatException($"unknown capability '{item}' (capabilities(7) names them, e.g. net_bind_service)");
+            }
+            set |= 1UL << bit;
+        }
+        return set;
+    }
 }

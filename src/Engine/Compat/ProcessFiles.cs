@@ -1,5 +1,6 @@
-using System.Globalization;
+using System.Buffers;
 using System.IO.Hashing;
+using Microsoft.Win32.SafeHandles;
 using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
@@ -38,52 +39,115 @@ public static class ProcessFiles
         return files.Values.OrderBy(file => file.Path, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>On the target: every file is there, the same; the first that is not is named.</summary>
-    public static CheckResult Verify(IEnumerable<FileFact> facts)
+    /// <summary>
+    /// On the target: every file is there, the same; the first that is not is
+    /// named. The answer is pass or fail with the source's own path: nothing of
+    /// what the target's file is like (its size, its time) goes back. Each path
+    /// is opened as a location only (O_PATH), without following a link at it,
+    /// and compared by statx; only a regular file is ever opened for reading, to
+    /// hash it. At most <paramref name="maxHashBytes"/> are hashed.
+    /// </summary>
+    public static CheckResult Verify(IEnumerable<FileFact> facts, long maxHashBytes, CancellationToken cancellationToken)
     {
         int count = 0;
+        long hashAllowance = maxHashBytes;
         foreach (var fact in facts)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             count++;
-            if (Mismatch(fact) is { } problem)
+            if (Mismatch(fact, ref hashAllowance, cancellationToken) is { } problem)
             {
-                return Checks.Fail(CheckName, problem,
-                    "make the file the same on the target (same content, size and modification time), or share the file system");
+                return Checks.Fail(CheckName, problem, hashAllowance < 0
+                    ? $"the target hashes at most {maxHashBytes >> 20} MiB of executables and libraries for one check"
+                    : "make the file the same on the target (same content, size and modification time), or share the file system");
             }
         }
         return Checks.Pass(CheckName, $"{Checks.Count(count, "path")} the process uses, all the same on the target");
     }
 
-    private static string? Mismatch(FileFact fact)
+    private static string? Mismatch(FileFact fact, ref long hashAllowance, CancellationToken cancellationToken)
     {
         if (!IsPlainPath(fact.Path))
         {
-            return $"refused path '{fact.Path}'";
+            return $"refused path '{Printable(fact.Path)}'";
         }
-        FileSystemInfo info = fact.Directory ? new DirectoryInfo(fact.Path) : new FileInfo(fact.Path);
-        if (!info.Exists)
+        using var location = FileLocation.Open(fact.Path);
+        if (location is null)
         {
             return $"{fact.Path} is missing on the target";
         }
-        if (fact.Directory || fact.Writable)
+        var status = FileLocation.Stat(location);
+        if (status.Kind == FileKind.SymbolicLink)
+        {
+            // The source names files as the kernel resolved them (/proc/PID/maps, fd links): never a link.
+            return $"{fact.Path} is a symbolic link on the target";
+        }
+        if (fact.Directory)
+        {
+            return status.Kind == FileKind.Directory ? null : $"{fact.Path} is not a directory on the target";
+        }
+        if (fact.Writable)
         {
             // A file open for writing changes while the process runs; CRIU checks its size at restore.
             return null;
         }
-        var file = (FileInfo)info;
-        if ((ulong)file.Length != fact.Size)
+        if ((ulong)status.Size != fact.Size)
         {
-            return $"{fact.Path} is {file.Length} bytes on the target, {fact.Size} on the source";
+            return $"{fact.Path} has another size on the target";
         }
-        if (ModificationNs(file) != fact.MtimeNs)
+        if (status.ModificationNs != fact.MtimeNs)
         {
-            return $"{fact.Path} was modified at {Describe(ModificationNs(file))} on the target, {Describe(fact.MtimeNs)} on the source";
+            return $"{fact.Path} has another modification time on the target";
         }
-        if (!fact.ContentHash.IsEmpty && !fact.ContentHash.Span.SequenceEqual(Hash(fact.Path)))
+        if (fact.ContentHash.IsEmpty)
         {
-            return $"{fact.Path} has other content on the target";
+            return null;
         }
-        return null;
+        if (status.Kind != FileKind.Regular)
+        {
+            // Only a regular file is ever read: a FIFO would block, a device node's driver would run.
+            return $"{fact.Path} is not a regular file on the target";
+        }
+        hashAllowance -= status.Size;
+        if (hashAllowance < 0)
+        {
+            return $"{fact.Path} is past what the target hashes for one check";
+        }
+        using var file = FileLocation.ReopenForReading(location);
+        return HashOf(file, status.Size, cancellationToken) is { } hash && hash.AsSpan().SequenceEqual(fact.ContentHash.Span)
+            ? null
+            : $"{fact.Path} has other content on the target";
+    }
+
+    /// <summary>XxHash128 of the file, or null if it holds more than <paramref name="size"/> bytes now.</summary>
+    private static byte[]? HashOf(SafeFileHandle file, long size, CancellationToken cancellationToken)
+    {
+        const int ChunkBytes = 1 << 20;
+        var hash = new XxHash128();
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+        try
+        {
+            long offset = 0;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int read = RandomAccess.Read(file, buffer.AsSpan(0, ChunkBytes), offset);
+                if (read == 0)
+                {
+                    return hash.GetCurrentHash();
+                }
+                offset += read;
+                if (offset > size)
+                {
+                    return null;
+                }
+                hash.Append(buffer.AsSpan(0, read));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static void Add(Dictionary<string, FileFact> files, string path, bool writable, bool executable)
@@ -118,14 +182,14 @@ public static class ProcessFiles
     /// file deleted while open (CRIU carries its content in the images).
     /// </summary>
     private static bool IsPlainPath(string path) =>
-        path.StartsWith('/') && !path.EndsWith(" (deleted)", StringComparison.Ordinal) &&
+        path.StartsWith('/') && !path.Contains('\0', StringComparison.Ordinal) && !path.EndsWith(" (deleted)", StringComparison.Ordinal) &&
         !path.StartsWith("/dev/", StringComparison.Ordinal) && !path.StartsWith("/proc/", StringComparison.Ordinal) &&
         !path.StartsWith("/sys/", StringComparison.Ordinal) && !path.StartsWith("/memfd:", StringComparison.Ordinal);
 
     private static long ModificationNs(FileInfo file) => (file.LastWriteTimeUtc - DateTime.UnixEpoch).Ticks * 100;
 
-    private static string Describe(long ns) =>
-        DateTime.UnixEpoch.AddTicks(ns / 100).ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
+    private static string Printable(string path) =>
+        new(path.Take(256).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
     private static byte[] Hash(string path)
     {

@@ -35,9 +35,10 @@ public static class UprobeStrip
             {
                 break;
             }
-            var pagemap = PagemapImage.Read(pagemapPath);
+            // The images are the peer's: read run by run, never whole.
+            using var pagemap = PagemapReader.Open(pagemapPath);
             long before = 0;
-            foreach (var run in pagemap.Runs)
+            foreach (var run in pagemap.ReadRuns())
             {
                 ulong end = run.Address + ((ulong)run.Pages << PageSize.Shift);
                 if (page >= run.Address && page < end)

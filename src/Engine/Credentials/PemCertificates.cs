@@ -14,7 +14,7 @@ public static class PemCertificates
     public static X509Certificate2 LoadWithKey(string certificateFile, string? keyFile)
     {
         var keyPath = keyFile ?? certificateFile;
-        var keyText = PrivateFiles.Read(keyPath, "key file");
+        var keyText = SecretFiles.Read(keyPath, "key file");
         var certificateText = keyFile is null ? keyText : Read(certificateFile, "certificate file");
         try
         {

@@ -38,7 +38,7 @@ public sealed class TargetIdentity : IDisposable
         {
             var fingerprint = CertificateFingerprint.Of(certificate);
             var credential = CredentialFile.Parse(
-                PrivateFiles.ReadOrCreate(tokenPath, "token file", () => new CredentialFile(CredentialFile.NewToken(), [fingerprint]).Format()),
+                SecretFiles.ReadOrCreate(tokenPath, "token file", () => new CredentialFile(CredentialFile.NewToken(), [fingerprint]).Format()),
                 tokenPath);
             // Sources pin what the token file names; with --cert they may
             // use --ca instead, so only the self-signed identity must be named.
@@ -50,7 +50,7 @@ public sealed class TargetIdentity : IDisposable
                     $"or add the line 'target-sha256 {fingerprint}' to the token file and copy it to the source hosts again");
             }
             var operatorPath = CredentialFile.OperatorPathFor(tokenPath);
-            var operatorFile = OperatorFile.Parse(PrivateFiles.ReadOrCreate(operatorPath, "operator file", () => OperatorFile.New().Format()), operatorPath);
+            var operatorFile = OperatorFile.Parse(SecretFiles.ReadOrCreate(operatorPath, "operator file", () => OperatorFile.New().Format()), operatorPath);
             return new TargetIdentity(credential.Token, certificate, operatorFile.Secret);
         }
         catch
@@ -65,7 +65,7 @@ public sealed class TargetIdentity : IDisposable
     private static X509Certificate2 SelfSigned(string tokenPath, TimeProvider time)
     {
         var keyPath = CredentialFile.KeyPathFor(tokenPath);
-        var pem = PrivateFiles.ReadOrCreate(keyPath, "key file", () => NewSelfSignedPem(time));
+        var pem = SecretFiles.ReadOrCreate(keyPath, "key file", () => NewSelfSignedPem(time));
         try
         {
             return X509Certificate2.CreateFromPem(pem, pem);

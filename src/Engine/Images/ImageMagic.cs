@@ -13,6 +13,8 @@ public static class ImageMagic
     public const uint Pstree = 0x50273030;
     public const uint Pagemap = 0x56084025;
     public const uint Core = 0x55053847;
+    public const uint Ids = 0x54432030;
+    public const uint Userns = 0x55474906;
     public const uint Mm = 0x57492820;
     public const uint Stats = 0x57093306;
 }

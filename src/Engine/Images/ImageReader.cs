@@ -63,6 +63,11 @@ public ref struct ImageReader
         {
             ThrowHelper.InvalidData(_name, start, $"entry does not parse as {typeof(T).Name}: {e.Message}");
         }
+        // Google.Protobuf does not enforce proto2's required fields; CRIU's reader (protobuf-c) does.
+        if (!entry.IsInitialized())
+        {
+            ThrowHelper.InvalidData(_name, start, $"{typeof(T).Name} lacks a required field");
+        }
         _offset += (int)size;
         return true;
     }

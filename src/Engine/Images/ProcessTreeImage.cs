@@ -10,7 +10,7 @@ public static class ProcessTreeImage
     public static IReadOnlyList<PstreeEntry> Read(string imagesDirectory)
     {
         var path = Path.Combine(imagesDirectory, FileName);
-        var reader = ImageReader.Open(File.ReadAllBytes(path), ImageMagic.Pstree, path);
+        var reader = ImageReader.Open(ImageFiles.ReadSmall(path), ImageMagic.Pstree, path);
         var entries = reader.ReadAll(PstreeEntry.Parser);
         if (entries.Count == 0)
         {
@@ -21,5 +21,7 @@ public static class ProcessTreeImage
 
     /// <summary>The PIDs of every task, root first, as CRIU recorded them.</summary>
     public static IReadOnlyList<int> Pids(string imagesDirectory) =>
-        Read(imagesDirectory).Select(entry => checked((int)entry.Pid)).ToList();
+        Read(imagesDirectory).Select(entry => entry.Pid is > 0 and <= int.MaxValue
+            ? (int)entry.Pid
+            : throw new InvalidDataException($"{Path.Combine(imagesDirectory, FileName)}: {entry.Pid} is not a PID")).ToList();
 }

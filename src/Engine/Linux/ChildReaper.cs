@@ -25,6 +25,9 @@ public static class ChildReaper
 
     internal static void ForgetSpawned(int pid) => Spawned.TryRemove(pid, out _);
 
+    /// <summary>A child this process started itself (CRIU, a lazy-pages daemon), not a restored task.</summary>
+    internal static bool IsSpawned(int pid) => Spawned.ContainsKey(pid);
+
     /// <summary>
     /// Starts a child the runtime's Process class waits for, marked so that
     /// <see cref="ReapExited"/> leaves it alone: reaped by us, its exit would

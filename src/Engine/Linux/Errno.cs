@@ -4,6 +4,7 @@ namespace Migrate.Engine.Linux;
 public enum Errno
 {
     EPERM = 1,
+    ENOENT = 2,
     ESRCH = 3,
     EINTR = 4,
     ENOMEM = 12,
@@ -11,6 +12,7 @@ public enum Errno
     EFAULT = 14,
     EBUSY = 16,
     EEXIST = 17,
+    ENOTDIR = 20,
     EINVAL = 22,
     ENOTTY = 25,
     ENOSPC = 28,

@@ -4,8 +4,7 @@ namespace Migrate.Engine.Linux;
 
 internal static partial class Interop
 {
-    internal const int O_NONBLOCK = 0x800;
-    internal const int O_CLOEXEC = 0x80000;
+    // userfaultfd(2) takes O_NONBLOCK and O_CLOEXEC, declared with open(2)'s flags (Interop.Open.cs).
 
     /// <summary>userfaultfd(2) flag: handle faults from user mode only (linux/userfaultfd.h, Linux 5.11).</summary>
     internal const int UFFD_USER_MODE_ONLY = 1;

@@ -5,4 +5,7 @@ public static class PageSize
 {
     public const int Bytes = 4096;
     public const int Shift = 12;
+
+    /// <summary>Canonical user addresses stay below 2^57 even with five-level paging.</summary>
+    public const ulong UserAddressLimit = 1UL << 57;
 }

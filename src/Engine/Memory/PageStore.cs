@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Migrate.Engine.Linux;
 
@@ -6,21 +7,24 @@ namespace Migrate.Engine.Memory;
 /// <summary>
 /// The target's copy of the source's pages, by task and address: one file
 /// of 4 KiB slots and an index. A page sent again overwrites its slot; a zero
-/// page takes no slot at all.
+/// page takes no slot, and keeps the one it had for when it gets content again.
+/// Every page the index holds, zero or not, costs 4 KiB of the allowance: so
+/// the file never outgrows it, and neither does the index's heap.
 /// </summary>
 public sealed class PageStore : IPageSink, IDisposable
 {
-    private const long ZeroSlot = -1;
+    // Index values: a slot (>= 0), or a zero page: ~slot for one that had a slot, NoSlot for one that never had.
+    private const long NoSlot = long.MinValue;
 
     private readonly Dictionary<(int Pid, ulong Address), long> _slots = [];
     private readonly SafeFileHandle _file;
-    private readonly long _maxBytes;
+    private readonly StorageAllowance _allowance;
     private long _slotCount;
 
-    public PageStore(string path, long maxBytes)
+    public PageStore(string path, StorageAllowance allowance)
     {
-        _file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite);
-        _maxBytes = maxBytes;
+        _file = PrivateFiles.CreateNew(path, FileAccess.ReadWrite);
+        _allowance = allowance;
     }
 
     public long Pages => _slots.Count;
@@ -36,13 +40,46 @@ public sealed class PageStore : IPageSink, IDisposable
     /// <summary>Stores <paramref name="pages"/>, the content of each address in turn.</summary>
     public void Write(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages)
     {
+        int charged = ChargeNew(pid, addresses);
+        int added = 0;
+        try
+        {
+            WriteCharged(pid, addresses, pages, ref added);
+        }
+        finally
+        {
+            _allowance.Refund((long)(charged - added) * PageSize.Bytes);
+        }
+    }
+
+    /// <summary>
+    /// Charges the pages of a batch the index does not hold yet, in one charge
+    /// made before any is indexed. An address twice in the batch is charged
+    /// twice; the caller gives back what was not added.
+    /// </summary>
+    private int ChargeNew(int pid, ReadOnlySpan<ulong> addresses)
+    {
+        int fresh = 0;
+        foreach (var address in addresses)
+        {
+            if (!_slots.ContainsKey((pid, address)))
+            {
+                fresh++;
+            }
+        }
+        _allowance.Charge((long)fresh * PageSize.Bytes);
+        return fresh;
+    }
+
+    private void WriteCharged(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ref int added)
+    {
         int i = 0;
         while (i < addresses.Length)
         {
-            long slot = SlotFor(pid, addresses[i]);
+            long slot = SlotFor(pid, addresses[i], ref added);
             // Pages that land in consecutive slots (every new page does) go in one write.
             int run = 1;
-            while (i + run < addresses.Length && SlotFor(pid, addresses[i + run]) == slot + run)
+            while (i + run < addresses.Length && SlotFor(pid, addresses[i + run], ref added) == slot + run)
             {
                 run++;
             }
@@ -53,9 +90,27 @@ public sealed class PageStore : IPageSink, IDisposable
 
     public void WriteZero(int pid, ReadOnlySpan<ulong> addresses)
     {
-        foreach (var address in addresses)
+        int charged = ChargeNew(pid, addresses);
+        int added = 0;
+        try
         {
-            _slots[(pid, address)] = ZeroSlot;
+            foreach (var address in addresses)
+            {
+                ref long slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_slots, (pid, address), out bool existed);
+                if (!existed)
+                {
+                    added++;
+                    slot = NoSlot;
+                }
+                else if (slot >= 0)
+                {
+                    slot = ~slot;
+                }
+            }
+        }
+        finally
+        {
+            _allowance.Refund((long)(charged - added) * PageSize.Bytes);
         }
     }
 
@@ -76,7 +131,7 @@ public sealed class PageStore : IPageSink, IDisposable
             {
                 return done;
             }
-            if (slot == ZeroSlot)
+            if (slot < 0)
             {
                 destination.Slice(done * PageSize.Bytes, PageSize.Bytes).Clear();
                 done++;
@@ -98,23 +153,24 @@ public sealed class PageStore : IPageSink, IDisposable
         return done;
     }
 
-    private long SlotFor(int pid, ulong address)
+    private long SlotFor(int pid, ulong address, ref int added)
     {
-        ref long slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_slots, (pid, address), out bool existed);
-        if (!existed || slot == ZeroSlot)
+        ref long slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_slots, (pid, address), out bool existed);
+        if (!existed)
         {
-            if ((_slotCount + 1) * PageSize.Bytes > _maxBytes)
-            {
-                _slots.Remove((pid, address));
-                throw new PageStoreFullException(_maxBytes);
-            }
+            added++;
             slot = _slotCount++;
+        }
+        else if (slot == NoSlot)
+        {
+            slot = _slotCount++;
+        }
+        else if (slot < 0)
+        {
+            slot = ~slot;
         }
         return slot;
     }
 
     public void Dispose() => _file.Dispose();
 }
-
-public sealed class PageStoreFullException(long maxBytes)
-    : Exception($"the session's pages exceed the limit of {maxBytes} bytes");

@@ -8,20 +8,22 @@ namespace Migrate.Engine.Memory;
 /// Writes a task's pages image (pages-ID.img) from the target's page store,
 /// page for page in the order its pagemap image lists them, which is the
 /// order CRIU wrote them in: the result is byte-identical to CRIU's own.
+/// It writes the whole file or, on any failure, leaves none.
 /// </summary>
 public static class PagesImageRebuilder
 {
     private const int PagesPerWrite = 256;
 
+    /// <param name="runs">The pagemap's runs, in its order; read as the file is written.</param>
     /// <returns>The bytes written.</returns>
-    public static long Rebuild(PageStore store, int pid, PagemapImage pagemap, string pagesPath)
+    public static long Rebuild(PageStore store, int pid, IEnumerable<PagemapRun> runs, string pagesPath)
     {
+        var output = PrivateFiles.CreateNew(pagesPath);
         var buffer = ArrayPool<byte>.Shared.Rent(PagesPerWrite * PageSize.Bytes);
         try
         {
-            using var output = File.OpenHandle(pagesPath, FileMode.CreateNew, FileAccess.Write);
             long offset = 0;
-            foreach (var run in pagemap.Runs.Where(run => run.InPagesFile))
+            foreach (var run in runs.Where(run => run.InPagesFile))
             {
                 long done = 0;
                 while (done < run.Pages)
@@ -39,7 +41,14 @@ public static class PagesImageRebuilder
                     done += want;
                 }
             }
+            output.Dispose();
             return offset;
+        }
+        catch
+        {
+            output.Dispose();
+            File.Delete(pagesPath);
+            throw;
         }
         finally
         {

@@ -19,17 +19,17 @@ public interface IPageSink
 /// written as they arrive, while the process runs; at the freeze CRIU's final
 /// dump names the last round as parent and holds only what changed, and CRIU
 /// restores from the chain, eagerly or lazily (ENVIRONMENT.md, fact 3). Zero
-/// pages take no disk: they are holes in the sparse pages files.
+/// pages take no disk: they are holes in the sparse pages files. Every page a
+/// round receives, zero or not, costs 4 KiB of the allowance, as in the page
+/// store: the rounds' page ranges live on the heap.
 /// </summary>
-public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowance)
+public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance allowance)
 {
     private readonly Dictionary<int, PageRanges> _held = [];
-    private long _bytesStored;
+    private readonly StorageAllowance _allowance = allowance;
 
     /// <summary>The last complete round's set, or null before the first.</summary>
     public string? TopSet { get; private set; }
-
-    public long BytesStored => _bytesStored;
 
     public static string SetName(int round) => $"pre-{round}";
 
@@ -69,15 +69,6 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
         return ranges;
     }
 
-    private void Charge(long bytes)
-    {
-        if (bytes > allowance())
-        {
-            throw new PageStoreFullException(_bytesStored + allowance());
-        }
-        _bytesStored += bytes;
-    }
-
     /// <summary>
     /// One round's set being written. A task's pages must arrive in ascending
     /// address order, as a scan reads them; that is what lets them go straight
@@ -88,6 +79,7 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
         private readonly PrecopyImageChain _chain;
         private readonly string _directory;
         private readonly Dictionary<int, TaskPages> _tasks = [];
+        private long _charged;
         private bool _completed;
 
         internal ChainRound(PrecopyImageChain chain, string name, string directory)
@@ -95,13 +87,16 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
             _chain = chain;
             Name = name;
             _directory = directory;
-            Directory.CreateDirectory(directory);
+            PrivateFiles.CreateDirectory(directory);
         }
 
         public string Name { get; }
 
         public void Store(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
         {
+            long bytes = (long)(addresses.Length + zeroAddresses.Length) * PageSize.Bytes;
+            _chain._allowance.Charge(bytes);
+            _charged += bytes;
             var task = Task(pid);
             int present = 0, zero = 0;
             while (present < addresses.Length || zero < zeroAddresses.Length)
@@ -122,7 +117,6 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
                     task.Place(addresses[present + run], Name);
                     run++;
                 }
-                _chain.Charge((long)run * PageSize.Bytes);
                 RandomAccess.Write(task.File, pages.Slice(present * PageSize.Bytes, run * PageSize.Bytes), index * PageSize.Bytes);
                 present += run;
             }
@@ -146,7 +140,7 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
                 // A round that ends in zero pages still needs them in the file: holes.
                 RandomAccess.SetLength(task.File, task.Count * PageSize.Bytes);
                 var entries = Pagemap(task.Pages, _chain._held.GetValueOrDefault(pid));
-                File.WriteAllBytes(Path.Combine(_directory, PagemapImage.FileName(pid)),
+                PrivateFiles.WriteNew(Path.Combine(_directory, PagemapImage.FileName(pid)),
                     ImageWriter.Write(ImageMagic.Pagemap, [new PagemapHead { PagesId = task.PagesId }, .. entries]));
                 received[pid] = task.Pages;
             }
@@ -165,10 +159,14 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
             {
                 task.File.Dispose();
             }
-            if (!_completed && Directory.Exists(_directory))
+            if (!_completed)
             {
                 // Part of a round: the chain no longer mirrors the source's view of it.
-                Directory.Delete(_directory, recursive: true);
+                if (Directory.Exists(_directory))
+                {
+                    Directory.Delete(_directory, recursive: true);
+                }
+                _chain._allowance.Refund(_charged);
             }
         }
 
@@ -177,7 +175,7 @@ public sealed class PrecopyImageChain(string imagesDirectory, Func<long> allowan
             if (!_tasks.TryGetValue(pid, out var task))
             {
                 uint pagesId = (uint)_tasks.Count + 1;
-                var file = File.OpenHandle(Path.Combine(_directory, $"pages-{pagesId}.img"), FileMode.CreateNew, FileAccess.ReadWrite);
+                var file = PrivateFiles.CreateNew(Path.Combine(_directory, $"pages-{pagesId}.img"), FileAccess.ReadWrite);
                 _tasks[pid] = task = new TaskPages(pagesId, file);
             }
             return task;

@@ -1,11 +1,12 @@
 using System.Buffers;
+using Microsoft.Win32.SafeHandles;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
 
 namespace Migrate.Engine.Protocol;
 
-/// <summary>What one image set may hold; everything past it is refused.</summary>
-public sealed record ImageSetLimits(int MaxChunkBytes, int MaxFiles, long MaxBytes);
+/// <summary>What one image set may hold; everything past it is refused. Its bytes are charged to <paramref name="Allowance"/> as they arrive.</summary>
+public sealed record ImageSetLimits(int MaxChunkBytes, int MaxFiles, StorageAllowance Allowance);
 
 /// <summary>Why the target refused an image stream.</summary>
 public enum TransferRejection
@@ -36,7 +37,7 @@ public sealed class TransferRejectedException(TransferRejection reason, string m
 /// Receives one image set into a new directory, treating every byte as
 /// hostile: names, offsets, sizes and counts are checked before they are used,
 /// and the set only counts once its manifest matches what arrived. On any
-/// failure the directory is removed.
+/// failure the directory is removed and its bytes are given back.
 /// </summary>
 public static class ImageSetReceiver
 {
@@ -48,12 +49,12 @@ public static class ImageSetReceiver
         ImageSetLimits limits,
         CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(directory)!);
         if (Directory.Exists(directory))
         {
             throw new TransferRejectedException(TransferRejection.Malformed, $"image set {Path.GetFileName(directory)} was already sent");
         }
-        Directory.CreateDirectory(directory);
+        PrivateFiles.CreateDirectory(directory);
         var state = new ReceiveState(directory, limits);
         try
         {
@@ -85,6 +86,11 @@ public static class ImageSetReceiver
         {
             state.Dispose();
             Directory.Delete(directory, recursive: true);
+            limits.Allowance.Refund(state.Stats.BytesRaw);
+            if (e is StorageLimitException full)
+            {
+                throw new TransferRejectedException(TransferRejection.TooLarge, $"the image set was refused: {full.Message}", full);
+            }
             if (e is IOException io && e is not FileNotFoundException)
             {
                 throw new TransferRejectedException(TransferRejection.StorageFailed, $"cannot store the image set: {io.Message}", io);
@@ -103,7 +109,7 @@ public static class ImageSetReceiver
     {
         private readonly Dictionary<string, long> _received = new(StringComparer.Ordinal);
         private readonly byte[] _buffer = ArrayPool<byte>.Shared.Rent(limits.MaxChunkBytes);
-        private FileStream? _current;
+        private SafeFileHandle? _current;
         private string? _currentName;
         private long _total;
         private long _onWire;
@@ -134,13 +140,10 @@ public static class ImageSetReceiver
                 var reason = e.ExceedsLimit ? TransferRejection.TooLarge : TransferRejection.Corrupt;
                 throw new TransferRejectedException(reason, $"{chunk.File} at offset {chunk.Offset}: {e.Message}", e);
             }
-            if (_total + length > limits.MaxBytes)
-            {
-                throw new TransferRejectedException(TransferRejection.TooLarge, $"the image set exceeds the limit of {limits.MaxBytes} bytes");
-            }
-            await _current!.WriteAsync(_buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            _received[chunk.File] = size + length;
+            limits.Allowance.Charge(length);
             _total += length;
+            await RandomAccess.WriteAsync(_current!, _buffer.AsMemory(0, length), size, cancellationToken).ConfigureAwait(false);
+            _received[chunk.File] = size + length;
             _onWire += wireSize;
         }
 
@@ -201,8 +204,7 @@ public static class ImageSetReceiver
                 throw new TransferRejectedException(TransferRejection.TooLarge, $"more than {limits.MaxFiles} files in one image set");
             }
             CloseCurrent();
-            // CreateNew (O_EXCL) never follows a link planted at this name.
-            _current = new FileStream(Path.Combine(directory, name), FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, useAsync: false);
+            _current = PrivateFiles.CreateNew(Path.Combine(directory, name));
             _currentName = name;
             _received[name] = 0;
         }

@@ -12,9 +12,6 @@ namespace Migrate.Engine.Protocol;
 /// </summary>
 public static class PageStreamReceiver
 {
-    // Canonical user addresses stay below 2^57 even with five-level paging.
-    private const ulong UserAddressLimit = 1UL << 57;
-
     /// <param name="messages">The stream after its <see cref="PageStreamBegin"/>.</param>
     public static async Task<PageStreamSummary> ReceiveAsync(
         IAsyncEnumerable<PageStreamMessage> messages, IPageSink store, CancellationToken cancellationToken)
@@ -46,9 +43,9 @@ public static class PageStreamReceiver
             }
             throw new TransferRejectedException(TransferRejection.Incomplete, "the page stream ended before its end message");
         }
-        catch (PageStoreFullException e)
+        catch (StorageLimitException e)
         {
-            throw new TransferRejectedException(TransferRejection.TooLarge, e.Message, e);
+            throw new TransferRejectedException(TransferRejection.TooLarge, $"the pages were refused: {e.Message}", e);
         }
         catch (InvalidDataException e)
         {
@@ -101,7 +98,7 @@ public static class PageStreamReceiver
     {
         foreach (var address in addresses)
         {
-            if ((address & (PageSize.Bytes - 1)) != 0 || address >= UserAddressLimit)
+            if ((address & (PageSize.Bytes - 1)) != 0 || address >= PageSize.UserAddressLimit)
             {
                 throw Malformed($"page address 0x{address:x} is not a page of user memory");
             }

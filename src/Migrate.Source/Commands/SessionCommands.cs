@@ -77,7 +77,7 @@ internal sealed class SessionCommands
         }
         try
         {
-            return OperatorFile.Parse(PrivateFiles.Read(path, "operator file"), path).Secret;
+            return OperatorFile.Parse(SecretFiles.Read(path, "operator file"), path).Secret;
         }
         catch (CredentialException e)
         {

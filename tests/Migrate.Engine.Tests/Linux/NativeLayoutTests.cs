@@ -31,6 +31,7 @@ public sealed class NativeLayoutTests : IDisposable
         #include <sys/prctl.h>
         #include <sys/ptrace.h>
         #include <sys/socket.h>
+        #include <sys/stat.h>
         #include <sys/syscall.h>
         #include <sys/uio.h>
         #include <sys/wait.h>
@@ -70,7 +71,16 @@ public sealed class NativeLayoutTests : IDisposable
         [
             .. Layout<Interop.IoVec>("struct iovec", ("Base", "iov_base"), ("Length", "iov_len")),
             .. Layout<Interop.PollFd>("struct pollfd", ("Fd", "fd"), ("Events", "events"), ("ReturnedEvents", "revents")),
+            .. Layout<Interop.StatxBuffer>("struct statx", ("Mask", "stx_mask"), ("Uid", "stx_uid"), ("Mode", "stx_mode"), ("Size", "stx_size"),
+                ("MtimeSeconds", "stx_mtime.tv_sec"), ("MtimeNanoseconds", "stx_mtime.tv_nsec")),
         ]);
+    }
+
+    [Fact]
+    public void The_architecture_s_own_open_flags_match_the_headers()
+    {
+        // Not a constant: its value differs between architectures (asm/fcntl.h).
+        AssertMatchesC([("O_NOFOLLOW", Interop.O_NOFOLLOW)]);
     }
 
     /// <summary>sizeof and offsetof of <typeparamref name="T"/> for each (C# field, C member).</summary>

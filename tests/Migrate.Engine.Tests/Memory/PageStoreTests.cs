@@ -11,7 +11,7 @@ public sealed class PageStoreTests : IDisposable
     [Fact]
     public void A_page_sent_again_replaces_the_old_content()
     {
-        using var store = new PageStore(_directory.Combine("store"), 1 << 20);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 1 << 20));
         var old = TestBytes.Random(2 * Page, seed: 1);
         var fresh = TestBytes.Random(Page, seed: 2);
         store.Write(1, [0x1000, 0x2000], old);
@@ -28,7 +28,7 @@ public sealed class PageStoreTests : IDisposable
     [Fact]
     public void Tasks_are_kept_apart_and_zero_pages_read_back_as_zeros()
     {
-        using var store = new PageStore(_directory.Combine("store"), 1 << 20);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 1 << 20));
         store.Write(1, [0x1000], TestBytes.Random(Page, seed: 3));
         store.WriteZero(2, [0x1000]);
 
@@ -42,7 +42,7 @@ public sealed class PageStoreTests : IDisposable
     [Fact]
     public void Reading_stops_at_the_first_page_never_received()
     {
-        using var store = new PageStore(_directory.Combine("store"), 1 << 20);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 1 << 20));
         store.Write(1, [0x1000, 0x2000, 0x4000], TestBytes.Random(3 * Page, seed: 5));
 
         Assert.Equal(2, store.TryRead(1, 0x1000, 4, new byte[4 * Page]));
@@ -51,10 +51,10 @@ public sealed class PageStoreTests : IDisposable
     [Fact]
     public void The_store_refuses_pages_beyond_its_limit()
     {
-        using var store = new PageStore(_directory.Combine("store"), 2 * Page);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 2 * Page));
         store.Write(1, [0x1000, 0x2000], TestBytes.Random(2 * Page, seed: 6));
 
-        Assert.Throws<PageStoreFullException>(() => store.Write(1, [0x3000], TestBytes.Random(Page, seed: 7)));
+        Assert.Throws<StorageLimitException>(() => store.Write(1, [0x3000], TestBytes.Random(Page, seed: 7)));
         // Rewriting a page it holds costs no room.
         store.Write(1, [0x1000], TestBytes.Random(Page, seed: 8));
     }

@@ -21,7 +21,7 @@ public sealed class PagesImageRebuilderTests : IDisposable
     [Fact]
     public async Task Pages_sent_in_rounds_and_a_final_diff_rebuild_criu_s_image_exactly()
     {
-        using var store = new PageStore(_directory.Combine("store"), 1 << 30);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 1 << 30));
         var held = new PageHashes();
         // An earlier round sent every page, some of them since rewritten.
         await StoreAsync(store, held, StaleCopy());
@@ -29,7 +29,7 @@ public sealed class PagesImageRebuilderTests : IDisposable
         var final = await StoreAsync(store, held, _pagesFile);
 
         var rebuilt = _directory.Combine("pages-1.img");
-        long written = PagesImageRebuilder.Rebuild(store, Pid, _pagemap, rebuilt);
+        long written = PagesImageRebuilder.Rebuild(store, Pid, _pagemap.Runs, rebuilt);
 
         Assert.Equal(_pagemap.PresentPages * PageSize.Bytes, written);
         Assert.Equal(await File.ReadAllBytesAsync(_pagesFile), await File.ReadAllBytesAsync(rebuilt));
@@ -39,18 +39,19 @@ public sealed class PagesImageRebuilderTests : IDisposable
     [Fact]
     public async Task A_page_the_target_never_received_is_named()
     {
-        using var store = new PageStore(_directory.Combine("store"), 1 << 30);
+        using var store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 1 << 30));
         var first = _pagemap.Runs.First(run => run.InPagesFile);
         await StoreAsync(store, new PageHashes(), _pagesFile);
-        using var partial = new PageStore(_directory.Combine("partial"), 1 << 30);
+        using var partial = new PageStore(_directory.Combine("partial"), new StorageAllowance("the test", 1 << 30));
         var pages = new byte[(first.Pages - 1) * PageSize.Bytes];
         store.TryRead(Pid, first.Address, (int)first.Pages - 1, pages);
         partial.Write(Pid, Enumerable.Range(0, (int)first.Pages - 1).Select(i => first.Address + (ulong)i * PageSize.Bytes).ToArray(), pages);
 
         var e = Assert.Throws<InvalidDataException>(() =>
-            PagesImageRebuilder.Rebuild(partial, Pid, _pagemap, _directory.Combine("pages-1.img")));
+            PagesImageRebuilder.Rebuild(partial, Pid, _pagemap.Runs, _directory.Combine("pages-1.img")));
 
         Assert.Contains($"0x{first.Address + (ulong)(first.Pages - 1) * PageSize.Bytes:x}", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(_directory.Combine("pages-1.img")), "a failed rebuild leaves no pages image");
     }
 
     public void Dispose() => _directory.Dispose();

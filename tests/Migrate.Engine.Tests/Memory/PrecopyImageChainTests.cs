@@ -15,7 +15,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void A_first_round_is_a_set_of_present_pages_in_address_order_with_zero_pages_as_holes()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
 
         using (var round = chain.BeginRound(1))
         {
@@ -39,7 +39,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void A_later_round_holds_what_changed_and_names_everything_else_as_in_its_parent()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
         Round(chain, 1, [Page(0), Page(1), Page(2), Page(3)]);
 
         Round(chain, 2, [Page(1), Page(5)]);
@@ -62,7 +62,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void A_round_in_which_a_task_wrote_nothing_still_maps_all_its_pages_to_the_parent()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
         Round(chain, 1, [Page(0), Page(1), Page(3)]);
 
         using (var round = chain.BeginRound(2))
@@ -84,7 +84,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void Pages_out_of_address_order_are_refused_and_the_round_leaves_nothing()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
 
         using (var round = chain.BeginRound(1))
         {
@@ -99,16 +99,16 @@ public sealed class PrecopyImageChainTests : IDisposable
     [Fact]
     public void Pages_past_the_allowance_are_refused()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => 2 * PageSize.Bytes);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", 2 * PageSize.Bytes));
         using var round = chain.BeginRound(1);
 
-        Assert.Throws<PageStoreFullException>(() => round.Store(Pid, [Page(0), Page(1), Page(2)], Content(3, 0), []));
+        Assert.Throws<StorageLimitException>(() => round.Store(Pid, [Page(0), Page(1), Page(2)], Content(3, 0), []));
     }
 
     [Fact]
     public void A_round_cannot_be_sent_twice()
     {
-        var chain = new PrecopyImageChain(_images.Path, () => long.MaxValue);
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
         Round(chain, 1, [Page(0)]);
 
         Assert.Throws<InvalidDataException>(() => chain.BeginRound(1));

@@ -1,9 +1,15 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
+using Migrate.Engine.Images.Proto;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
+using Migrate.Engine.Tests.Images;
+using Wire = Migrate.Protocol;
 using Migrate.Engine.Tests.Migration.Fakes;
 
 namespace Migrate.Engine.Tests.Migration;
@@ -22,17 +28,15 @@ public sealed class TargetSessionTests : IAsyncDisposable
     private readonly Journal _journal = new();
     private readonly FakeCriu _criu;
     private readonly FakeTargetHost _host;
-    private readonly TargetSessions _sessions;
     private readonly string _operatorSecret = SessionSecrets.New();
     private readonly Dictionary<string, string> _secrets = [];
+    private TargetSessions _sessions;
 
     public TargetSessionTests()
     {
         _criu = new FakeCriu(_journal, _time);
         _host = new FakeTargetHost(_journal);
-        var options = new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10) };
-        _sessions = new TargetSessions(
-            new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance), _operatorSecret);
+        _sessions = Sessions(options => options);
     }
 
     [Fact]
@@ -188,6 +192,225 @@ public sealed class TargetSessionTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task The_janitor_leaves_a_restore_alone_while_criu_runs_past_the_idle_limit()
+    {
+        var session = await ReceivedSessionAsync();
+        var release = new TaskCompletionSource();
+        var restoring = new TaskCompletionSource();
+        _criu.Restoring = restoring.SetResult;
+        _criu.RestoreReleased = release.Task;
+        var restore = session.RestoreAsync(Final, CancellationToken.None);
+        await restoring.Task;
+
+        _time.Advance(TimeSpan.FromMinutes(30));
+        await _sessions.ExpireAsync(CancellationToken.None);
+
+        Assert.Equal(TargetSessionState.Restoring, session.State);
+        release.SetResult();
+        await restore;
+        await _sessions.ExpireAsync(CancellationToken.None);
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+    }
+
+    [Fact]
+    public async Task A_caller_that_disconnects_during_the_restore_cancels_nothing_and_an_abort_kills_what_criu_made()
+    {
+        var session = await ReceivedSessionAsync();
+        var release = new TaskCompletionSource();
+        var restoring = new TaskCompletionSource();
+        _criu.Restoring = restoring.SetResult;
+        _criu.RestoreReleased = release.Task;
+        using var caller = new CancellationTokenSource();
+        var restore = session.RestoreAsync(Final, caller.Token);
+        await restoring.Task;
+
+        await caller.CancelAsync();
+        release.SetResult();
+        await restore;
+
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+        Assert.Equal('T', _host.State(FakeTargetHost.RestoredPid));
+        Assert.Equal(1, await session.AbortAsync("source gone", CancellationToken.None));
+        Assert.Null(_host.State(FakeTargetHost.RestoredPid));
+    }
+
+    [Fact]
+    public async Task Tasks_a_criu_killed_half_way_had_created_are_killed_and_the_session_can_restore_again()
+    {
+        var session = await ReceivedSessionAsync();
+        _criu.Restoring = () => _host.CreatedByCriu(FakeTargetHost.RestoredPid);
+        _criu.RestoreFailure = new CriuException("restore", "criu swrk exited with 137", [], null);
+
+        await Assert.ThrowsAsync<CriuException>(() => session.RestoreAsync(Final, CancellationToken.None));
+
+        Assert.Null(_host.State(FakeTargetHost.RestoredPid));
+        Assert.Contains("tasks killed", _journal.Entries);
+        Assert.Contains("lazy-pages daemon stopped", _journal.Entries);
+        Assert.Equal(TargetSessionState.Open, session.State);
+        _criu.Restoring = null;
+        await session.RestoreAsync(Final, CancellationToken.None);
+        Assert.Equal(TargetSessionState.RestoredStopped, session.State);
+    }
+
+    [Fact]
+    public async Task Images_the_restore_policy_refuses_never_reach_criu()
+    {
+        _sessions = Sessions(options => options with { Policy = new RestorePolicy { DenyRoot = true } });
+        var session = await ReceivedSessionAsync();
+
+        var e = await Assert.ThrowsAsync<CheckFailedException>(() => session.RestoreAsync(Final, CancellationToken.None));
+
+        Assert.Equal("policy", e.Check.Name);
+        Assert.Contains("would run as root (uid 0), which is not allowed", e.Check.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(_journal.Entries, entry => entry.StartsWith("criu restore", StringComparison.Ordinal));
+        Assert.Equal(TargetSessionState.Open, session.State);
+    }
+
+    [Fact]
+    public async Task The_policy_check_is_reported_with_the_restore()
+    {
+        var session = await ReceivedSessionAsync();
+
+        var result = await session.RestoreAsync(Final, CancellationToken.None);
+
+        var policy = Assert.Single(result.Checks, check => check.Name == "policy");
+        Assert.Equal(CheckVerdict.Pass, policy.Verdict);
+    }
+
+    [Fact]
+    public async Task No_more_sessions_open_than_the_target_allows()
+    {
+        _sessions = Sessions(options => options with { MaxSessions = 2 });
+        var first = Open("a");
+        Open("b");
+
+        var e = Assert.Throws<TransferRejectedException>(() => Open("c"));
+
+        Assert.Equal(TransferRejection.TooLarge, e.Reason);
+        await first.AbortAsync("done", CancellationToken.None);
+        Open("c");
+    }
+
+    [Fact]
+    public async Task Page_and_image_streams_draw_on_one_allowance_so_interleaving_them_cannot_double_it()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
+        var session = Open();
+
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 1), CancellationToken.None);
+        var images = session.ReceiveImagesAsync("pre-1", "", (directory, limits, _) =>
+        {
+            limits.Allowance.Charge(3 * Page);
+            limits.Allowance.Charge(1);
+            return Task.FromResult(new TransferStats(1, 3 * Page + 1, 0));
+        }, CancellationToken.None);
+
+        var e = await Assert.ThrowsAsync<StorageLimitException>(() => images);
+        Assert.Contains("the session would store more than its limit of", e.Message, StringComparison.Ordinal);
+        var pages = session.ReceivePagesAsync(new PageRound(2), (sink, _) => Stored(sink, pages: 4, zeroPages: 0, firstPage: 100), CancellationToken.None);
+        await Assert.ThrowsAsync<StorageLimitException>(() => pages);
+    }
+
+    [Fact]
+    public async Task Zero_pages_cost_the_allowance_like_any_page_the_target_holds()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 1000 * Page });
+        var session = Open();
+
+        var flood = session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 0, zeroPages: 1001), CancellationToken.None);
+
+        await Assert.ThrowsAsync<StorageLimitException>(() => flood);
+    }
+
+    [Fact]
+    public async Task All_sessions_together_and_the_free_disk_bound_what_arrives()
+    {
+        _sessions = Sessions(options => options with { MaxTotalBytes = 6 * Page, MinFreeDiskBytes = 0 });
+        var first = Open("a");
+        var second = Open("b");
+        await first.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None);
+
+        var e = await Assert.ThrowsAsync<StorageLimitException>(() =>
+            second.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
+        Assert.Contains("the target's sessions together would store more than", e.Message, StringComparison.Ordinal);
+
+        // An aborted session's bytes count no more.
+        await first.AbortAsync("done", CancellationToken.None);
+        await second.ReceivePagesAsync(new PageRound(2), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None);
+
+        _sessions = Sessions(options => options with { MinFreeDiskBytes = 1L << 30 });
+        _host.FreeDisk = (1L << 30) + 2 * Page;
+        var third = Open("c");
+        var disk = await Assert.ThrowsAsync<StorageLimitException>(() =>
+            third.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 4, zeroPages: 0), CancellationToken.None));
+        Assert.Contains("the target's disk has 8 KiB free beyond the 1 GiB it keeps, too little to write 16 KiB", disk.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rebuilt_pages_images_count_against_the_session_and_a_refused_rebuild_leaves_nothing()
+    {
+        _sessions = Sessions(options => options with { MaxSessionBytes = 8 * Page });
+        var session = Open();
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
+        await ReceiveFinalAsync(session, [new PagemapEntry { Vaddr = 0x1000, NrPages = 5, CompatNrPages = 5, Flags = PagemapRun.Present }]);
+
+        var e = await Assert.ThrowsAsync<TransferRejectedException>(() => session.RestoreAsync(Rebuilding, CancellationToken.None));
+
+        Assert.Equal(TransferRejection.TooLarge, e.Reason);
+        Assert.Contains("cannot be rebuilt", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(session.WorkDirectory, "images", "final", "pages-1.img")));
+        Assert.DoesNotContain(_journal.Entries, entry => entry.StartsWith("criu restore", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0x5000UL, 2UL, 0x1000UL, 1UL, "starts below the end of the run before it")]
+    [InlineData(0x1000UL, 4UL, 0x3000UL, 1UL, "starts below the end of the run before it")]
+    [InlineData(0x1000UL, 0UL, 0x3000UL, 1UL, "is not pages of user memory")]
+    [InlineData(0x1001UL, 1UL, 0x3000UL, 1UL, "is not pages of user memory")]
+    [InlineData(0x1000UL, 1UL, 0x1FFFFFFFFFFF000UL, 2UL, "is not pages of user memory")]
+    public async Task A_pagemap_out_of_order_overlapping_or_outside_user_memory_is_refused_before_any_rebuild(
+        ulong firstAddress, ulong firstPages, ulong secondAddress, ulong secondPages, string problem)
+    {
+        var session = Open();
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 8, zeroPages: 0), CancellationToken.None);
+        await ReceiveFinalAsync(session,
+        [
+            new PagemapEntry { Vaddr = firstAddress, NrPages = firstPages, CompatNrPages = (uint)firstPages, Flags = PagemapRun.Present },
+            new PagemapEntry { Vaddr = secondAddress, NrPages = secondPages, CompatNrPages = (uint)secondPages, Flags = PagemapRun.Present },
+        ]);
+
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => session.RestoreAsync(Rebuilding, CancellationToken.None));
+
+        Assert.Contains(problem, e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(session.WorkDirectory, "images", "final", "pages-1.img")));
+    }
+
+    [Fact]
+    public async Task Everything_a_session_stores_is_private_to_the_agent_s_user_whatever_the_umask()
+    {
+        var session = Open();
+        await session.ReceivePagesAsync(new PageRound(1), (sink, _) => Stored(sink, pages: 5, zeroPages: 0), CancellationToken.None);
+        await session.ReceivePagesAsync(new PageRound(1, ImageChain: true), (sink, _) => Stored(sink, pages: 2, zeroPages: 1), CancellationToken.None);
+        using var recorded = new TempDirectory();
+        RecordedImages.CopyTo(RecordedImages.Tree, recorded.Path);
+        File.WriteAllBytes(Path.Combine(recorded.Path, PagemapImage.FileName(RecordedRoot)), ImageWriter.Write(ImageMagic.Pagemap,
+            [new PagemapHead { PagesId = 1 }, new PagemapEntry { Vaddr = 0x1000, NrPages = 5, CompatNrPages = 5, Flags = PagemapRun.Present }]));
+        await session.ReceiveImagesAsync("final", "", (directory, limits, token) =>
+            ImageSetReceiver.ReceiveAsync(Upload(recorded.Path), directory, limits, token), CancellationToken.None);
+        await session.RestoreAsync(Rebuilding, CancellationToken.None);
+
+        var entries = Directory.GetFileSystemEntries(session.WorkDirectory, "*", SearchOption.AllDirectories)
+            .Where(path => new FileInfo(path).LinkTarget is null).ToList();
+        Assert.Contains(entries, path => path.EndsWith("pages.store", StringComparison.Ordinal));
+        Assert.Contains(entries, path => path.EndsWith(Path.Combine("pre-1", "pages-1.img"), StringComparison.Ordinal));
+        Assert.Contains(entries, path => path.EndsWith(Path.Combine("final", "pages-1.img"), StringComparison.Ordinal));
+        Assert.Equal(PrivateFiles.DirectoryMode, File.GetUnixFileMode(session.WorkDirectory));
+        Assert.All(entries, path => Assert.True(
+            File.GetUnixFileMode(path) == (Directory.Exists(path) ? PrivateFiles.DirectoryMode : PrivateFiles.FileMode),
+            $"{path} is {File.GetUnixFileMode(path)}"));
+    }
+
+    [Fact]
     public void A_session_is_found_only_with_its_own_secret()
     {
         var (mine, mySecret) = _sessions.Open(FakeHost.Facts("source"));
@@ -215,6 +438,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     [Fact]
     public void Every_session_gets_a_secret_of_its_own()
     {
+        _sessions = Sessions(options => options with { MaxSessions = 100 });
         var secrets = Enumerable.Range(0, 100).Select(_ => _sessions.Open(FakeHost.Facts("source")).Secret).ToList();
 
         Assert.All(secrets, secret => Assert.True(SessionSecrets.IsValid(secret)));
@@ -227,9 +451,55 @@ public sealed class TargetSessionTests : IAsyncDisposable
         _work.Dispose();
     }
 
-    private TargetSession Open()
+    /// <summary>A directory's files as an image stream: one chunk each, then the manifest.</summary>
+    private static async IAsyncEnumerable<Wire.ImageStreamMessage> Upload(string directory)
     {
-        var (session, secret) = _sessions.Open(FakeHost.Facts("source"));
+        var end = new Wire.ImageSetEnd();
+        foreach (var file in Directory.GetFiles(directory))
+        {
+            var bytes = await File.ReadAllBytesAsync(file);
+            using var frame = FrameCodec.Encode(bytes);
+            yield return new Wire.ImageStreamMessage { Chunk = new Wire.ImageChunk { File = Path.GetFileName(file), Offset = 0, Frame = frame.Frame } };
+            end.Files.Add(new Wire.ImageFile { Name = Path.GetFileName(file), Size = (ulong)bytes.Length });
+            end.TotalBytes += (ulong)bytes.Length;
+        }
+        yield return new Wire.ImageStreamMessage { End = end };
+    }
+
+    private const int Page = PageSize.Bytes;
+    private const int RecordedRoot = 5224;
+
+    private static readonly RestoreOrder Rebuilding =
+        Final with { Rebuild = [new PagesRebuild(RecordedRoot, PagemapImage.FileName(RecordedRoot), "pages-1.img")] };
+
+    private TargetSessions Sessions(Func<TargetOptions, TargetOptions> configure)
+    {
+        var options = configure(new TargetOptions { WorkDirectory = _work.Path, IdleTimeout = TimeSpan.FromMinutes(10), MinFreeDiskBytes = 0 });
+        return new TargetSessions(new TargetServices(_criu, new CriuFeatureSet(false, LazyPages: true), _host, options, _time, NullLogger.Instance), _operatorSecret);
+    }
+
+    /// <summary>Stores <paramref name="pages"/> pages with content from <paramref name="firstPage"/> on, then zero pages after them, as one batch of task 1.</summary>
+    private static Task<SiftCounts> Stored(IPageSink sink, int pages, int zeroPages, int firstPage = 1)
+    {
+        ulong[] Addresses(int from, int count) => Enumerable.Range(from, count).Select(page => (ulong)page * Page).ToArray();
+        sink.Store(RecordedRoot, Addresses(firstPage, pages), new byte[pages * Page], Addresses(firstPage + pages, zeroPages));
+        return Task.FromResult(default(SiftCounts));
+    }
+
+    /// <summary>Receives the recorded tree as set "final", with a pagemap of <paramref name="runs"/> for its root task.</summary>
+    private static Task<TransferStats> ReceiveFinalAsync(TargetSession session, PagemapEntry[] runs) =>
+        session.ReceiveImagesAsync("final", "", (directory, _, _) =>
+        {
+            RecordedImages.CopyTo(RecordedImages.Tree, directory);
+            File.WriteAllBytes(Path.Combine(directory, PagemapImage.FileName(RecordedRoot)),
+                ImageWriter.Write(ImageMagic.Pagemap, [new PagemapHead { PagesId = 1 }, .. runs]));
+            return Task.FromResult(new TransferStats(1, 4096, 4096));
+        }, CancellationToken.None);
+
+    /// <summary>A session that received the images CRIU wrote for a real tree, as set "final".</summary>
+    private TargetSession Open(string source = "source")
+    {
+        var (session, secret) = _sessions.Open(FakeHost.Facts(source));
         _secrets[session.Id] = secret;
         return session;
     }
@@ -239,7 +509,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
         var session = Open();
         await session.ReceiveImagesAsync("final", "", (directory, _, _) =>
         {
-            Directory.CreateDirectory(directory);
+            RecordedImages.CopyTo(RecordedImages.Tree, directory);
             return Task.FromResult(new TransferStats(1, 4096, 4096));
         }, CancellationToken.None);
         return session;

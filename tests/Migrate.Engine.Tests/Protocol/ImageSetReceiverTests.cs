@@ -7,7 +7,7 @@ namespace Migrate.Engine.Tests.Protocol;
 /// <summary>The target treats every byte of an image stream as hostile.</summary>
 public sealed class ImageSetReceiverTests : IDisposable
 {
-    private static readonly ImageSetLimits Limits = new(MaxChunkBytes: 64 * 1024, MaxFiles: 8, MaxBytes: 1 << 20);
+    private static ImageSetLimits Limits => new(MaxChunkBytes: 64 * 1024, MaxFiles: 8, new StorageAllowance("the session", 1 << 20));
 
     private readonly TempDirectory _work = new();
 
@@ -163,9 +163,11 @@ public sealed class ImageSetReceiverTests : IDisposable
     }
 
     [Fact]
-    public async Task A_set_larger_than_the_session_allows_is_refused()
+    public async Task A_set_larger_than_the_session_allows_is_refused_and_its_bytes_given_back()
     {
-        var limits = Limits with { MaxBytes = 150 };
+        var session = new StorageAllowance("the session", 150);
+        session.Charge(10);
+        var limits = Limits with { Allowance = session };
 
         var e = await Refused(limits,
             Chunk("a.img", 0, TestBytes.Repeating(100)),
@@ -173,6 +175,9 @@ public sealed class ImageSetReceiverTests : IDisposable
             End(("a.img", 100), ("b.img", 100)));
 
         Assert.Equal(TransferRejection.TooLarge, e.Reason);
+        Assert.Contains("the session would store more than its limit", e.Message, StringComparison.Ordinal);
+        Assert.Equal(10, session.Charged);
+        Assert.False(Directory.Exists(SetDirectory));
     }
 
     [Fact]

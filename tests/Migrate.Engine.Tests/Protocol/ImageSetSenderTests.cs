@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Google.Protobuf;
 using Grpc.Core;
+using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 using Migrate.Protocol;
 
@@ -39,7 +40,7 @@ public sealed class ImageSetSenderTests : IDisposable
         Assert.True(await enumerator.MoveNextAsync());
         Assert.Equal("final", enumerator.Current.Begin.Set);
         var target = _work.Combine("target", "final");
-        var received = await ImageSetReceiver.ReceiveAsync(Rest(enumerator), target, new ImageSetLimits(64 * 1024, 16, 1 << 30), CancellationToken.None);
+        var received = await ImageSetReceiver.ReceiveAsync(Rest(enumerator), target, new ImageSetLimits(64 * 1024, 16, new StorageAllowance("the test", 1 << 30)), CancellationToken.None);
 
         Assert.Equal(sent.Files, received.Files);
         Assert.Equal(sent.BytesRaw, received.BytesRaw);

@@ -13,7 +13,7 @@ public sealed class PageStreamReceiverTests : IDisposable
     private readonly TempDirectory _directory = new();
     private readonly PageStore _store;
 
-    public PageStreamReceiverTests() => _store = new PageStore(_directory.Combine("store"), 64 << 20);
+    public PageStreamReceiverTests() => _store = new PageStore(_directory.Combine("store"), new StorageAllowance("the test", 64 << 20));
 
     [Fact]
     public async Task A_well_formed_stream_is_stored()
@@ -107,7 +107,7 @@ public sealed class PageStreamReceiverTests : IDisposable
     [Fact]
     public async Task Pages_beyond_the_session_limit_are_refused()
     {
-        using var small = new PageStore(_directory.Combine("small"), Page);
+        using var small = new PageStore(_directory.Combine("small"), new StorageAllowance("the test", Page));
 
         var e = await Assert.ThrowsAsync<TransferRejectedException>(() => PageStreamReceiver.ReceiveAsync(
             Stream(Batch(9, [0x7000, 0x8000], TestBytes.Random(2 * Page, seed: 1)), End(2, 0)), small, CancellationToken.None));

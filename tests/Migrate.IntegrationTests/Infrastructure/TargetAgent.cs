@@ -16,11 +16,12 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly TempDirectory _directory;
 
-    private TargetAgent(Process unshare, TempDirectory directory, string tokenFile)
+    private TargetAgent(Process unshare, TempDirectory directory, string tokenFile, string workDirectory)
     {
         _unshare = unshare;
         _directory = directory;
         TokenFile = tokenFile;
+        WorkDirectory = workDirectory;
     }
 
     public int Port { get; private set; }
@@ -40,7 +41,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         return new TargetCredentials(file.Token, TargetTrust.Pinned(file.Targets, TokenFile));
     }
 
-    public string WorkDirectory => _directory.Combine("work");
+    public string WorkDirectory { get; }
 
     /// <summary>The agent's PID as this test sees it; it is PID 1 in its own namespace.</summary>
     public int AgentPid { get; private set; }
@@ -62,10 +63,13 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     /// <param name="arguments">Extra arguments for migrate-target.</param>
     /// <param name="ownPidNamespace">Run in a PID and mount namespace of its own, as another host would be.</param>
     /// <param name="tokenFile">Share another agent's token file (and with it its key and operator secret) instead of making one.</param>
+    /// <param name="workDirectory">The agent's work directory, instead of a fresh one it makes.</param>
     public static async Task<TargetAgent> StartAsync(
-        IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true, string? tokenFile = null)
+        IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true, string? tokenFile = null,
+        string? workDirectory = null)
     {
         var directory = new TempDirectory("target");
+        workDirectory ??= directory.Combine("work");
         var start = new ProcessStartInfo(ownPidNamespace ? "unshare" : Repository.MigrateTarget)
         {
             RedirectStandardOutput = true,
@@ -74,7 +78,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         string[] command =
         [
             .. ownPidNamespace ? new[] { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget } : [],
-            "--listen", "127.0.0.1:0", "--work-dir", directory.Combine("work"), "--token-file", tokenFile ?? directory.Combine("token"),
+            "--listen", "127.0.0.1:0", "--work-dir", workDirectory, "--token-file", tokenFile ?? directory.Combine("token"),
             .. arguments ?? [],
         ];
         foreach (var argument in command)
@@ -85,7 +89,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        var agent = new TargetAgent(Process.Start(start)!, directory, tokenFile ?? directory.Combine("token"));
+        var agent = new TargetAgent(Process.Start(start)!, directory, tokenFile ?? directory.Combine("token"), workDirectory);
         agent._unshare.OutputDataReceived += (_, e) => agent.Append(e.Data);
         agent._unshare.ErrorDataReceived += (_, e) => agent.Append(e.Data);
         agent._unshare.BeginOutputReadLine();

@@ -189,7 +189,7 @@ start_agent() {
   logf=$base.log
   mkdir -p "$state"
   make_work_dir
-  mkdir -p "$work/$letter"
+  mkdir -p -m 700 "$work/$letter"  # the agent refuses a work directory others may enter
   : >"$logf"
   (
     close_inherited_fds

@@ -12,7 +12,8 @@ public interface ITargetHost : IProcessControl
     /// <summary>CRIU's cpuinfo check of the source's CPU description.</summary>
     Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken);
 
-    CheckResult CheckFiles(IReadOnlyList<FileFact> files);
+    /// <summary>The files are here, the same; at most <paramref name="maxHashBytes"/> are hashed.</summary>
+    CheckResult CheckFiles(IReadOnlyList<FileFact> files, long maxHashBytes, CancellationToken cancellationToken);
 
     /// <summary>The PIDs are free here. <paramref name="when"/> says when the check runs, for the report.</summary>
     CheckResult CheckPids(IReadOnlyList<int> pids, string when);
@@ -27,6 +28,16 @@ public interface ITargetHost : IProcessControl
 
     /// <summary>The PIDs of the tree in the images, from CRIU's pstree image.</summary>
     IReadOnlyList<int> ImagePids(string imagesDirectory);
+
+    /// <summary>
+    /// Pins what a failed restore left of a tree: the tasks of <paramref name="pids"/>
+    /// that exist, other than helpers this agent started itself (CRIU, its
+    /// lazy-pages daemons).
+    /// </summary>
+    IStoppedTasks PinLeftovers(IReadOnlyList<int> pids);
+
+    /// <summary>Bytes free for unprivileged use on the file system of <paramref name="directory"/> (statvfs f_bavail).</summary>
+    long AvailableDiskBytes(string directory);
 
     /// <summary>Reaps children that exited: killed tasks hold their PIDs until then, and a new restore needs them.</summary>
     void ReapExitedChildren();

@@ -12,10 +12,13 @@ public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
 
     public IStoppedTasks Pin(IEnumerable<int> pids) => StoppedTasks.Pin(pids);
 
+    public IStoppedTasks PinLeftovers(IReadOnlyList<int> pids) => StoppedTasks.Pin(pids.Where(pid => !ChildReaper.IsSpawned(pid)));
+
     public Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken) =>
         CpuCheck.VerifyAsync(criu, sourceCpu.ToArray(), cancellationToken);
 
-    public CheckResult CheckFiles(IReadOnlyList<FileFact> files) => ProcessFiles.Verify(files);
+    public CheckResult CheckFiles(IReadOnlyList<FileFact> files, long maxHashBytes, CancellationToken cancellationToken) =>
+        ProcessFiles.Verify(files, maxHashBytes, cancellationToken);
 
     public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => PidCheck.Verify(pids, when);
 
@@ -26,6 +29,8 @@ public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
     public void StripUprobes(string imagesDirectory, IReadOnlyList<UprobeSite> sites) => UprobeStrip.Apply(imagesDirectory, sites);
 
     public IReadOnlyList<int> ImagePids(string imagesDirectory) => ProcessTreeImage.Pids(imagesDirectory);
+
+    public long AvailableDiskBytes(string directory) => new DriveInfo(directory).AvailableFreeSpace;
 
     public void ReapExitedChildren() => ChildReaper.ReapExited();
 }

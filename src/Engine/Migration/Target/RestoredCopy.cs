@@ -8,7 +8,7 @@ namespace Migrate.Engine.Migration.Target;
 /// </summary>
 internal sealed class RestoredCopy(IStoppedTasks tasks, ILazyPagesDaemon? lazyPages) : IAsyncDisposable
 {
-    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
     private bool _lazyPagesStopped;
 
     public IReadOnlyList<int> Pids => tasks.Pids;

@@ -1,18 +1,20 @@
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
 namespace Migrate.Engine.Migration.Target;
 
 /// <summary>
-/// Makes a stopped copy from a session's images: rebuilds the pages images
-/// content-hash pre-copy left to the target, checks the images, restores them
-/// with CRIU with the tasks left stopped (lazily if asked and possible), and
-/// makes sure they are stopped.
+/// Makes a stopped copy from a session's images: judges them against the
+/// target's restore policy, rebuilds the pages images content-hash pre-copy
+/// left to the target, checks the images, restores them with CRIU with the
+/// tasks left stopped (lazily if asked and possible), and makes sure they are
+/// stopped.
 /// </summary>
-internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITargetHost host, TargetOptions options, TimeProvider time)
+internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITargetHost host, TargetOptions options, PidClaims claims, TimeProvider time)
 {
     /// <summary>Restores <paramref name="order"/>'s image set from <paramref name="store"/>.</summary>
     public async Task<(RestoreResult Result, RestoredCopy Copy)> RestoreAsync(
@@ -23,7 +25,8 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
             throw new InvalidSessionStateException($"image set '{order.Set}' has not been received");
         }
         var images = store.SetDirectory(order.Set);
-        var checks = new List<CheckResult>();
+        // Who the images would make CRIU create, judged before anything else is done with them.
+        var checks = new List<CheckResult> { Require(options.Policy.Check(images)) };
 
         var started = time.GetTimestamp();
         long rebuiltBytes = Rebuild(store, images, order.Rebuild);
@@ -31,7 +34,9 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
 
         // The images, checked before CRIU is asked to restore them.
         RequireParentPages(store, images);
-        checks.Add(Require(host.CheckPids(host.ImagePids(images), "at restore")));
+        var pids = host.ImagePids(images);
+        using var claim = claims.Claim(pids);
+        checks.Add(Require(host.CheckPids(pids, "at restore")));
         if (order.StripSites.Count > 0)
         {
             host.StripUprobes(images, order.StripSites);
@@ -41,7 +46,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         string? note = order.Options.LazyPages && !lazy
             ? "this target's kernel or CRIU cannot restore lazily (userfaultfd), so memory was loaded before the resume"
             : null;
-        var (copy, restoreMs, verifyMs) = await RestoreStoppedAsync(images, store.Directory, order.Options, lazy, cancellationToken).ConfigureAwait(false);
+        var (copy, restoreMs, verifyMs) = await RestoreStoppedAsync(images, pids, store.Directory, order.Options, lazy, cancellationToken).ConfigureAwait(false);
         // The final go or no-go, while the restored tasks are still stopped.
         if (order.StripSites.Count > 0)
         {
@@ -73,13 +78,17 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         await failed.DisposeAsync().ConfigureAwait(false);
         // The killed tasks hold their PIDs until reaped, and the restore needs them.
         host.ReapExitedChildren();
-        var (copy, _, _) = await RestoreStoppedAsync(store.SetDirectory(order.Set), store.Directory, order.Options, lazy: false, cancellationToken)
+        var images = store.SetDirectory(order.Set);
+        var pids = host.ImagePids(images);
+        using var claim = claims.Claim(pids);
+        var (copy, _, _) = await RestoreStoppedAsync(images, pids, store.Directory, order.Options, lazy: false, cancellationToken)
             .ConfigureAwait(false);
         return copy;
     }
 
+    /// <param name="pids">The tree's PIDs from the images, checked free just before: what CRIU creates.</param>
     private async Task<(RestoredCopy Copy, double RestoreMs, double VerifyMs)> RestoreStoppedAsync(
-        string images, string workDirectory, RestoreOptions restoreOptions, bool lazy, CancellationToken cancellationToken)
+        string images, IReadOnlyList<int> pids, string workDirectory, RestoreOptions restoreOptions, bool lazy, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         var lazyPages = lazy ? await criu.StartLazyPagesAsync(images, workDirectory, cancellationToken).ConfigureAwait(false) : null;
@@ -100,6 +109,9 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         }
         catch
         {
+            // CRIU kills what it made when it fails by itself (criu/cr-restore.c), but not
+            // when it is killed or dies: then its tasks may stay, stopped half-way.
+            KillWhatCriuLeft(pids);
             if (lazyPages is not null)
             {
                 await lazyPages.DisposeAsync().ConfigureAwait(false);
@@ -110,7 +122,20 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
 
         started = time.GetTimestamp();
         // CRIU restores the PIDs its images name; pin them while they are stopped.
-        var copy = new RestoredCopy(host.Pin(host.ImagePids(images)), lazyPages);
+        RestoredCopy copy;
+        try
+        {
+            copy = new RestoredCopy(host.Pin(pids), lazyPages);
+        }
+        catch
+        {
+            KillWhatCriuLeft(pids);
+            if (lazyPages is not null)
+            {
+                await lazyPages.DisposeAsync().ConfigureAwait(false);
+            }
+            throw;
+        }
         try
         {
             await VerifyStoppedAsync(copy, cancellationToken).ConfigureAwait(false);
@@ -143,26 +168,104 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         }
     }
 
+    /// <summary>
+    /// The tasks of the tree that exist now are CRIU's: their PIDs were free
+    /// before it ran, and claimed for this restore alone. Killed through
+    /// pidfds, so that none is left stopped and untracked.
+    /// </summary>
+    private void KillWhatCriuLeft(IReadOnlyList<int> pids)
+    {
+        using var left = host.PinLeftovers(pids);
+        if (left.Pids.Count > 0)
+        {
+            left.Kill(RestoredCopy.KillTimeout);
+            host.ReapExitedChildren();
+        }
+    }
+
+    /// <summary>
+    /// Writes the pages images the order names from the page store. Every
+    /// instruction and every pagemap is checked first, and the room for all
+    /// the pages they ask for is charged to the session before a byte is
+    /// written; on any failure the files written so far are removed.
+    /// </summary>
     /// <returns>The bytes written.</returns>
     private static long Rebuild(SessionStore store, string images, IReadOnlyList<PagesRebuild> rebuilds)
     {
-        long written = 0;
+        if (rebuilds.Count == 0)
+        {
+            return 0;
+        }
+        var pages = store.CompletePages;
+        long bytes = 0;
+        var outputs = new HashSet<string>(StringComparer.Ordinal);
         foreach (var rebuild in rebuilds)
         {
-            if (rebuild.Pid <= 0 || !ImageNames.IsValidFileName(rebuild.PagemapFile) || !ImageNames.IsValidFileName(rebuild.PagesFile))
+            if (rebuild.Pid <= 0 || !ImageNames.IsValidFileName(rebuild.PagemapFile) || !ImageNames.IsValidFileName(rebuild.PagesFile) ||
+                !outputs.Add(rebuild.PagesFile))
             {
                 throw new TransferRejectedException(TransferRejection.Malformed, "refused pages rebuild instruction");
             }
-            var pages = store.CompletePages;
-            var pagemap = PagemapImage.Read(Path.Combine(images, rebuild.PagemapFile));
-            if (pagemap.PagesFileName != rebuild.PagesFile)
+            long measured = Measure(images, rebuild);
+            if (measured > store.Allowance.Limit - bytes)
             {
-                throw new TransferRejectedException(TransferRejection.Malformed,
-                    $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
+                throw new TransferRejectedException(TransferRejection.TooLarge,
+                    $"the pagemaps ask for more pages than the session may store ({StorageAllowance.Describe(store.Allowance.Limit)})");
             }
-            written += PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap, Path.Combine(images, rebuild.PagesFile));
+            bytes += measured;
         }
-        return written;
+        try
+        {
+            store.Allowance.Charge(bytes);
+        }
+        catch (StorageLimitException e)
+        {
+            throw new TransferRejectedException(TransferRejection.TooLarge, $"the pages images cannot be rebuilt: {e.Message}", e);
+        }
+        var files = new List<string>();
+        long written = 0;
+        try
+        {
+            foreach (var rebuild in rebuilds)
+            {
+                using var pagemap = PagemapReader.Open(Path.Combine(images, rebuild.PagemapFile));
+                var path = Path.Combine(images, rebuild.PagesFile);
+                written += PagesImageRebuilder.Rebuild(pages, rebuild.Pid, pagemap.ReadRuns(), path);
+                files.Add(path);
+            }
+            return written;
+        }
+        catch (Exception e)
+        {
+            files.ForEach(File.Delete);
+            store.Allowance.Refund(bytes);
+            if (e is IOException io and not FileNotFoundException)
+            {
+                throw new TransferRejectedException(TransferRejection.StorageFailed, $"cannot write the pages images: {io.Message}", io);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>The bytes of the pages image <paramref name="rebuild"/> asks for, from its pagemap, read and checked run by run.</summary>
+    private static long Measure(string images, PagesRebuild rebuild)
+    {
+        using var pagemap = PagemapReader.Open(Path.Combine(images, rebuild.PagemapFile));
+        if (pagemap.PagesFileName != rebuild.PagesFile)
+        {
+            throw new TransferRejectedException(TransferRejection.Malformed, $"{rebuild.PagemapFile} names {pagemap.PagesFileName}, not {rebuild.PagesFile}");
+        }
+        if (File.Exists(Path.Combine(images, rebuild.PagesFile)))
+        {
+            throw new TransferRejectedException(TransferRejection.Malformed, $"{rebuild.PagesFile} was sent, and is to be rebuilt too");
+        }
+        long pages = 0;
+        foreach (var run in pagemap.ReadRuns().Where(run => run.InPagesFile))
+        {
+            // Runs lie apart within user memory, so their sum cannot overflow.
+            pages += run.Pages;
+        }
+        return pages * PageSize.Bytes;
     }
 
     /// <summary>
@@ -183,7 +286,8 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
             {
                 continue; // pagemap-shmem-ID.img: shared memory travels whole
             }
-            foreach (var run in PagemapImage.Read(file).Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0))
+            using var pagemap = PagemapReader.Open(file);
+            foreach (var run in pagemap.ReadRuns().Where(run => (run.Flags & PagemapRun.InParent) != 0))
             {
                 if (!chain.Holds(pid, run.Address, run.Pages))
                 {

@@ -31,4 +31,16 @@ internal static partial class TargetLog
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Session {SessionId}: a restored copy has waited {Minutes} min for Commit or Abort; it stays stopped until the source decides (migrate commit/abort)")]
     public static partial void InDoubt(ILogger logger, string sessionId, int minutes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Removed session {SessionId}'s directory {Directory}, left by an agent that stopped before the session ended")]
+    public static partial void LeftoverRemoved(ILogger logger, string sessionId, string directory);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}'s directory {Directory} is left from an earlier run; kept (--keep-images)")]
+    public static partial void LeftoverKept(ILogger logger, string sessionId, string directory);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Images kept for the operator in {Directory} (a lazy-pages daemon failed after a resume); remove it when done")]
+    public static partial void KeptImagesFound(ILogger logger, string directory);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Path} in the work directory is not the agent's; left alone")]
+    public static partial void ForeignEntryFound(ILogger logger, string path);
 }

@@ -1,13 +1,30 @@
 namespace Migrate.Engine.Migration.Target;
 
-/// <summary>How the target agent stores and limits sessions.</summary>
+/// <summary>How the target agent stores and limits sessions, and what it agrees to restore.</summary>
 public sealed record TargetOptions
 {
     public required string WorkDirectory { get; init; }
     public bool KeepImages { get; init; }
     public int MaxChunkBytes { get; init; } = 1 << 20;
     public int MaxFilesPerSet { get; init; } = 100_000;
+
+    /// <summary>The most one session may store: pages (4 KiB for every page held, zero pages included), image sets and rebuilt pages images.</summary>
     public long MaxSessionBytes { get; init; } = 64L << 30;
+
+    /// <summary>The most all sessions together may store.</summary>
+    public long MaxTotalBytes { get; init; } = 256L << 30;
+
+    /// <summary>Free space the work directory's file system keeps: data that would eat into it is refused.</summary>
+    public long MinFreeDiskBytes { get; init; } = 1L << 30;
+
+    /// <summary>The most sessions open at once (not yet committed or aborted).</summary>
+    public int MaxSessions { get; init; } = 32;
+
+    /// <summary>The most bytes of executables and libraries one pre-flight request may make the target hash.</summary>
+    public long MaxPreflightHashBytes { get; init; } = 4L << 30;
+
+    /// <summary>What sources may make this target run.</summary>
+    public Compat.RestorePolicy Policy { get; init; } = Compat.RestorePolicy.Default;
 
     /// <summary>A session that has restored nothing and hears nothing for this long is dropped.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);

@@ -6,7 +6,11 @@ using Migrate.Engine.Protocol;
 namespace Migrate.Engine.Migration.Target;
 
 /// <summary>What every session of a target agent works with.</summary>
-public sealed record TargetServices(Criu.ICriu Criu, Criu.CriuFeatureSet Features, ITargetHost Host, TargetOptions Options, TimeProvider Time, ILogger Logger);
+public sealed record TargetServices(Criu.ICriu Criu, Criu.CriuFeatureSet Features, ITargetHost Host, TargetOptions Options, TimeProvider Time, ILogger Logger)
+{
+    /// <summary>The PIDs restores under way are creating, shared by the agent's sessions.</summary>
+    public PidClaims RestoringPids { get; } = new();
+}
 
 /// <summary>
 /// The target's side of one migration, as a state machine:
@@ -28,15 +32,15 @@ public sealed class TargetSession : IAsyncDisposable
     private DateTimeOffset? _resumedAt;
     private Task _settled = Task.CompletedTask;
 
-    public TargetSession(string id, HostFacts source, TargetServices services)
+    /// <param name="storage">The agent's allowance, from which the session's is drawn.</param>
+    public TargetSession(string id, HostFacts source, TargetServices services, StorageAllowance storage)
     {
         Id = id;
         Source = source;
         _services = services;
-        _store = new SessionStore(Path.Combine(services.Options.WorkDirectory, id), services.Options);
-        _restorer = new SessionRestorer(services.Criu, services.Features, services.Host, services.Options, services.Time);
+        _store = new SessionStore(Path.Combine(services.Options.WorkDirectory, id), services.Options, storage);
+        _restorer = new SessionRestorer(services.Criu, services.Features, services.Host, services.Options, services.RestoringPids, services.Time);
         LastActivity = services.Time.GetUtcNow();
-        Directory.CreateDirectory(_store.Directory);
     }
 
     public string Id { get; }
@@ -64,7 +68,7 @@ public sealed class TargetSession : IAsyncDisposable
         return
         [
             await host.CheckCpuAsync(Source.CpuinfoImage, cancellationToken).ConfigureAwait(false),
-            host.CheckFiles(query.Files),
+            host.CheckFiles(query.Files, _services.Options.MaxPreflightHashBytes, cancellationToken),
             host.CheckPids(query.Pids, "pre-flight"),
             host.CheckUprobeSites(query.UprobeSites, strip: query.UprobeMode == UprobeMode.Strip),
         ];
@@ -97,7 +101,7 @@ public sealed class TargetSession : IAsyncDisposable
         using var chainRound = _store.Chain.BeginRound(round.Number);
         var result = await receive(chainRound, cancellationToken).ConfigureAwait(false);
         chainRound.Complete();
-        _store.AddSet(chainRound.Name, bytes: 0);
+        _store.AddSet(chainRound.Name);
         return result;
     }
 
@@ -117,7 +121,7 @@ public sealed class TargetSession : IAsyncDisposable
         }
         var options = _services.Options;
         var directory = _store.SetDirectory(set);
-        var stats = await receive(directory, new ImageSetLimits(options.MaxChunkBytes, options.MaxFilesPerSet, _store.RemainingBytes), cancellationToken)
+        var stats = await receive(directory, new ImageSetLimits(options.MaxChunkBytes, options.MaxFilesPerSet, _store.Allowance), cancellationToken)
             .ConfigureAwait(false);
         if (parent.Length > 0)
         {
@@ -129,10 +133,11 @@ public sealed class TargetSession : IAsyncDisposable
             catch (IOException e)
             {
                 Directory.Delete(directory, recursive: true);
+                _store.Allowance.Refund(stats.BytesRaw);
                 throw new TransferRejectedException(TransferRejection.Malformed, $"image set {set} cannot name a parent: {e.Message}", e);
             }
         }
-        _store.AddSet(set, stats.BytesRaw);
+        _store.AddSet(set);
         TargetLog.Received(_services.Logger, Id, set, stats.Files, stats.BytesRaw);
         return stats;
     }
@@ -284,7 +289,7 @@ public sealed class TargetSession : IAsyncDisposable
         }
         else
         {
-            TargetLog.LazyPagesFailed(_services.Logger, Id, _store.Directory, string.Join("; ", outcome.Errors));
+            TargetLog.LazyPagesFailed(_services.Logger, Id, _store.Keep(), string.Join("; ", outcome.Errors));
         }
     }
 

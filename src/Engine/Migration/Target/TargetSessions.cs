@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
+using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
 namespace Migrate.Engine.Migration.Target;
@@ -9,9 +10,10 @@ namespace Migrate.Engine.Migration.Target;
 public sealed record OpenedSession(TargetSession Session, string Secret);
 
 /// <summary>
-/// The target agent's open sessions. Each belongs to the source that opened
-/// it: a call for it must present the secret its handshake returned, and only
-/// Commit and Abort also take the operator's secret instead.
+/// The target agent's open sessions, and the limits they share. Each belongs
+/// to the source that opened it: a call for it must present the secret its
+/// handshake returned, and only Commit and Abort also take the operator's
+/// secret instead.
 /// </summary>
 /// <param name="operatorSecret">The agent's operator secret (its operator file).</param>
 public sealed class TargetSessions(TargetServices services, string operatorSecret) : IAsyncDisposable
@@ -23,20 +25,35 @@ public sealed class TargetSessions(TargetServices services, string operatorSecre
     private readonly ConcurrentDictionary<string, TargetSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SecretDigest> _secrets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _reportedInDoubt = new(StringComparer.Ordinal);
+    private readonly Lock _opening = new();
     private readonly SecretDigest _operator = new(operatorSecret);
 
     public TargetOptions Options => services.Options;
 
     public TargetLimits Limits => new(services.Options.MaxChunkBytes, services.Options.MaxSessionBytes);
 
+    /// <summary>What all sessions store, and the free disk they leave.</summary>
+    public StorageAllowance Storage { get; } = new("the target's sessions together", services.Options.MaxTotalBytes,
+        freeDisk: () => services.Host.AvailableDiskBytes(services.Options.WorkDirectory), diskReserve: services.Options.MinFreeDiskBytes);
+
+    /// <summary>Opens a session, unless as many as the target allows are open (not committed or aborted).</summary>
     public OpenedSession Open(HostFacts source)
     {
-        var id = SessionIds.NewId();
+        TargetSession session;
         var secret = SessionSecrets.New();
-        var session = new TargetSession(id, source, services);
-        _secrets[id] = new SecretDigest(secret);
-        _sessions[id] = session;
-        TargetLog.Opened(services.Logger, id, source.Hostname);
+        lock (_opening)
+        {
+            int open = _sessions.Values.Count(s => s.State is not (TargetSessionState.Resumed or TargetSessionState.Aborted));
+            if (open >= Options.MaxSessions)
+            {
+                throw new TransferRejectedException(TransferRejection.TooLarge,
+                    $"this target has {open} sessions open, as many as it allows; try again once one has ended");
+            }
+            session = new TargetSession(SessionIds.NewId(), source, services, Storage);
+            _secrets[session.Id] = new SecretDigest(secret);
+            _sessions[session.Id] = session;
+        }
+        TargetLog.Opened(services.Logger, session.Id, source.Hostname);
         return new OpenedSession(session, secret);
     }
 

@@ -48,11 +48,27 @@ internal sealed class FakeCriu(Journal journal, FakeTimeProvider time) : ICriu
     /// <summary>How long CRIU takes to restore, on the fake clock.</summary>
     public TimeSpan RestoreTime { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    public Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
+    /// <summary>Runs while CRIU restores, before it returns: it may create tasks on the host.</summary>
+    public Action? Restoring { get; set; }
+
+    /// <summary>The restore waits for this before it returns.</summary>
+    public Task RestoreReleased { get; set; } = Task.CompletedTask;
+
+    /// <summary>Thrown by the next restore once <see cref="Restoring"/> ran, as CRIU killed or dead half-way would.</summary>
+    public Exception? RestoreFailure { get; set; }
+
+    public async Task<int> RestoreAsync(CriuRestore restore, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
     {
         journal.Add(restore.LazyPages ? "criu restore lazily" : "criu restore eagerly");
+        Restoring?.Invoke();
+        await RestoreReleased.WaitAsync(cancellationToken);
         time.Advance(RestoreTime);
-        return Task.FromResult(RestoredRootPid);
+        if (RestoreFailure is { } failure)
+        {
+            RestoreFailure = null;
+            throw failure;
+        }
+        return RestoredRootPid;
     }
 
     public Task<ILazyPagesDaemon> StartLazyPagesAsync(string imagesDirectory, string workDirectory, CancellationToken cancellationToken)

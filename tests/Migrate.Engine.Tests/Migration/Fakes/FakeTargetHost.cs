@@ -14,7 +14,18 @@ internal sealed class FakeTargetHost(Journal journal) : ITargetHost
     /// <summary>The state CRIU leaves a restored task in.</summary>
     public char RestoredState { get; set; } = 'T';
 
+    /// <summary>What statvfs says is free for the work directory.</summary>
+    public long FreeDisk { get; set; } = 1L << 40;
+
     public char? State(int pid) => _states.TryGetValue(pid, out var state) ? state : null;
+
+    /// <summary>A task CRIU has created, half-way through a restore: it exists, stopped.</summary>
+    public void CreatedByCriu(int pid) => _states[pid] = 't';
+
+    public IStoppedTasks PinLeftovers(IReadOnlyList<int> pids) =>
+        new FakeStoppedTasks(journal, _states, pids.Where(_states.ContainsKey).ToList(), killFailure: null);
+
+    public long AvailableDiskBytes(string directory) => FreeDisk;
 
     public IStoppedTasks Pin(IEnumerable<int> pids)
     {
@@ -29,7 +40,7 @@ internal sealed class FakeTargetHost(Journal journal) : ITargetHost
     public Task<CheckResult> CheckCpuAsync(ReadOnlyMemory<byte> sourceCpu, CancellationToken cancellationToken) =>
         Task.FromResult(Checks.Pass("cpu", "same CPU"));
 
-    public CheckResult CheckFiles(IReadOnlyList<FileFact> files) => Checks.Pass("files", "all the same");
+    public CheckResult CheckFiles(IReadOnlyList<FileFact> files, long maxHashBytes, CancellationToken cancellationToken) => Checks.Pass("files", "all the same");
 
     public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => Checks.Pass("pids", $"{when}: free");
 

@@ -2,7 +2,7 @@ using Migrate.Engine.Credentials;
 
 namespace Migrate.Engine.Tests.Credentials;
 
-public sealed class PrivateFilesTests : IDisposable
+public sealed class SecretFilesTests : IDisposable
 {
     private readonly TempDirectory _directory = new();
 
@@ -11,7 +11,7 @@ public sealed class PrivateFilesTests : IDisposable
     {
         var path = _directory.Combine("etc", "secret");
 
-        var text = PrivateFiles.ReadOrCreate(path, "test file", () => "made once\n");
+        var text = SecretFiles.ReadOrCreate(path, "test file", () => "made once\n");
 
         Assert.Equal("made once\n", text);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
@@ -28,7 +28,7 @@ public sealed class PrivateFilesTests : IDisposable
         var threads = Enumerable.Range(0, texts.Length).Select(i => new Thread(() =>
         {
             start.SignalAndWait();
-            texts[i] = PrivateFiles.ReadOrCreate(path, "test file", () => $"made by {i}\n" + new string('x', 1 << 16));
+            texts[i] = SecretFiles.ReadOrCreate(path, "test file", () => $"made by {i}\n" + new string('x', 1 << 16));
         })).ToList();
 
         threads.ForEach(thread => thread.Start());
@@ -46,7 +46,7 @@ public sealed class PrivateFilesTests : IDisposable
         File.WriteAllText(path, "the operator's\n");
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
-        Assert.Equal("the operator's\n", PrivateFiles.ReadOrCreate(path, "test file", () => throw new InvalidOperationException("must not be called")));
+        Assert.Equal("the operator's\n", SecretFiles.ReadOrCreate(path, "test file", () => throw new InvalidOperationException("must not be called")));
     }
 
     [Theory]
@@ -60,7 +60,7 @@ public sealed class PrivateFilesTests : IDisposable
         File.WriteAllText(path, "secret");
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | extra);
 
-        var e = Assert.Throws<CredentialException>(() => PrivateFiles.Read(path, "key file"));
+        var e = Assert.Throws<CredentialException>(() => SecretFiles.Read(path, "key file"));
 
         Assert.Contains($"the key file {path} is open to others", e.Message, StringComparison.Ordinal);
         Assert.Contains("chmod 600", e.Message, StringComparison.Ordinal);

@@ -8,7 +8,7 @@ namespace Migrate.Engine.Credentials;
 /// Files that hold secrets: readable by their owner only, and created once,
 /// whole, even when several agents start on them at the same moment.
 /// </summary>
-public static class PrivateFiles
+public static class SecretFiles
 {
     private const UnixFileMode OthersMayAccess =
         UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace Migrate.Engine.Linux;
+
+internal static partial class Interop
+{
+    internal const int AT_EMPTY_PATH = 0x1000;
+    internal const uint STATX_TYPE = 0x1;
+    internal const uint STATX_MODE = 0x2;
+    internal const uint STATX_UID = 0x8;
+    internal const uint STATX_MTIME = 0x40;
+    internal const uint STATX_SIZE = 0x200;
+
+    // struct statx, linux/stat.h: 256 bytes on every architecture.
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    internal struct StatxBuffer
+    {
+        [FieldOffset(0x00)] public uint Mask;
+        [FieldOffset(0x14)] public uint Uid;
+        [FieldOffset(0x1c)] public ushort Mode;
+        [FieldOffset(0x28)] public ulong Size;
+        [FieldOffset(0x70)] public long MtimeSeconds;
+        [FieldOffset(0x78)] public uint MtimeNanoseconds;
+    }
+
+    /// <summary>man 2 statx</summary>
+    [LibraryImport(Libc, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int Statx(SafeHandle dirfd, string path, int flags, uint mask, out StatxBuffer buffer);
+}
