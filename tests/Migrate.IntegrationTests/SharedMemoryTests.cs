@@ -10,19 +10,26 @@ namespace Migrate.IntegrationTests;
 [Collection(CriuCollection.Name)]
 public sealed class SharedMemoryTests(Workloads workloads)
 {
-    [Fact]
-    public async Task A_parent_and_child_that_share_anonymous_memory_arrive_still_sharing_it()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(UserfaultfdInjectionTests.Nobody)]
+    public async Task A_parent_and_child_that_share_anonymous_memory_arrive_as_their_user_still_sharing_it(int? user)
     {
         await using var target = await TargetAgent.StartAsync();
-        using var sharer = await Sharer.ForkAsync(workloads, sizeMiB: 32);
+        using var sharer = await Sharer.ForkAsync(workloads, sizeMiB: 32, user);
         int pid = sharer.Pid, child = sharer.Child;
 
         var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.NotNull(target.FindProcess(pid));
-        Assert.NotNull(target.FindProcess(child));
         Assert.Equal("pass", Check(result, "shared-memory"));
+        foreach (var restored in new[] { target.FindProcess(pid), target.FindProcess(child) })
+        {
+            Assert.NotNull(restored);
+            // Real, effective, saved and file system user IDs, as they were.
+            var uids = File.ReadAllLines($"/proc/{restored}/status").Single(line => line.StartsWith("Uid:", StringComparison.Ordinal));
+            Assert.Equal(string.Join('\t', Enumerable.Repeat((user ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture), 4)), uids["Uid:".Length..].Trim());
+        }
         // What the child writes after the restore, its restored parent reads: one object, not two copies.
         await sharer.WaitForSharingAsync();
         await sharer.WaitForSharingAsync();

@@ -8,15 +8,21 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// </summary>
 internal sealed class Sharer : Workload
 {
-    private Sharer(Workloads workloads, string mode, string argument)
-        : base(workloads, "sharer", directory => [Path.Combine(directory, "status"), mode, argument])
+    private readonly TempDirectory? _userDirectory;
+
+    private Sharer(Workloads workloads, string mode, string argument, TempDirectory? userDirectory = null, WorkloadPlacement? placement = null)
+        : base(workloads, "sharer", directory => [Path.Combine(directory, "status"), mode, argument], placement)
     {
+        _userDirectory = userDirectory;
     }
 
     /// <summary>Maps <paramref name="sizeMiB"/> of anonymous shared memory and forks a child that writes to it.</summary>
-    public static async Task<Sharer> ForkAsync(Workloads workloads, int sizeMiB)
+    /// <param name="user">Runs both as this user and group ID.</param>
+    public static async Task<Sharer> ForkAsync(Workloads workloads, int sizeMiB, int? user = null)
     {
-        var sharer = new Sharer(workloads, "fork", sizeMiB.ToString(CultureInfo.InvariantCulture));
+        var directory = user is null ? null : new TempDirectory("sharer");
+        var sharer = new Sharer(workloads, "fork", sizeMiB.ToString(CultureInfo.InvariantCulture), directory,
+            directory is null ? null : WorkloadPlacement.AsUser(user!.Value, directory));
         await sharer.WaitForSharingAsync();
         return sharer;
     }
@@ -41,4 +47,6 @@ internal sealed class Sharer : Workload
 
     /// <summary>Waits until this sharer has written to its mapping again: it runs.</summary>
     public Task WaitForTicksAsync() => WaitBeyondAsync("ticks", Number("ticks"), "the sharer to write again");
+
+    protected override void Release() => _userDirectory?.Dispose();
 }

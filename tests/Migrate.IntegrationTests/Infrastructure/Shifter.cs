@@ -27,8 +27,7 @@ internal sealed class Shifter : Workload
         if (user is not null)
         {
             directory = new TempDirectory("shifter");
-            File.SetUnixFileMode(directory.Path, (UnixFileMode)0x1ff);
-            placement = placement with { Directory = directory.Path, Launcher = ["setpriv", $"--reuid={user}", $"--regid={user}", "--clear-groups", "--inh-caps=-all"] };
+            placement = WorkloadPlacement.AsUser(user.Value, directory) with { NotOurChild = true };
         }
         var shifter = new Shifter(workloads, mode, directory, placement);
         await Eventually.WaitAsync(() => shifter.Status() is { } status && status["main"] == mode, $"the shifter's main thread to {mode}");

@@ -15,7 +15,16 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// </summary>
 internal sealed record WorkloadPlacement(
     string? Binary = null, string? Directory = null, IReadOnlyDictionary<string, string>? Environment = null, IReadOnlyList<string>? Launcher = null,
-    bool NotOurChild = false);
+    bool NotOurChild = false)
+{
+    /// <summary>Runs the workload as <paramref name="user"/> (user and group ID, no capabilities), in <paramref name="directory"/>, which it may then write to.</summary>
+    public static WorkloadPlacement AsUser(int user, TempDirectory directory)
+    {
+        File.SetUnixFileMode(directory.Path, (UnixFileMode)0x1ff);
+        return new WorkloadPlacement(Directory: directory.Path,
+            Launcher: ["setpriv", $"--reuid={user}", $"--regid={user}", "--clear-groups", "--inh-caps=-all"]);
+    }
+}
 
 /// <summary>
 /// A workload of tests/workloads, started by this test and ended by its own
