@@ -11,6 +11,7 @@ root.Subcommands.Add(new EvacuateCommand(interrupts).Build());
 root.Subcommands.Add(SessionCommands.Commit());
 root.Subcommands.Add(SessionCommands.Abort());
 VersionOptionAction.Install(root, "migrate");
+SubcommandHelp.Install(root);
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
