@@ -154,7 +154,13 @@ public sealed record CriuCpuInfo : CriuAction
 /// <summary>What this host's kernel and CRIU can do (criu check --feature).</summary>
 /// <param name="MemoryTracking">Soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY).</param>
 /// <param name="WriteTracking">CRIU takes write-protect tracking from its caller (--track-mem-wp, patch 0001) and the kernel has what it needs.</param>
-public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages, bool WriteTracking = false);
+/// <param name="ReadsProcLimits">
+/// CRIU reads a task's limits from /proc/PID/limits where prlimit(2) is refused (patch 0002).
+/// No CRIU option shows that patch; it is recognised by patch 0001's, which CRIU knows whether
+/// or not this kernel can use it: setup and the package apply the project's patches together.
+/// The source's own concern: it is not sent to the peer.
+/// </param>
+public sealed record CriuFeatureSet(bool MemoryTracking, bool LazyPages, bool WriteTracking = false, bool ReadsProcLimits = false);
 
 public sealed record CriuVersionInfo(int Major, int Minor, int Sublevel)
 {
@@ -213,25 +219,36 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
     public async Task<CriuFeatureSet> CheckFeaturesAsync(CancellationToken cancellationToken)
     {
         // The RPC's feature check knows no feature a patch adds: that one is asked on the command line.
-        var writeTracking = HasFeatureAsync(WriteTrackingFeature, cancellationToken);
+        var writeTracking = AskFeatureAsync(WriteTrackingFeature, cancellationToken);
         var request = new CriuReq { Type = CriuReqType.FeatureCheck, Features = new CriuFeatures { MemTrack = true, LazyPages = true } };
         var (response, stderr) = await RunAsync(request, null, null, cancellationToken).ConfigureAwait(false);
         if (!response.Success)
         {
             throw new CriuException("feature check", Summary(response), Lines(stderr), null);
         }
-        return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages, await writeTracking.ConfigureAwait(false));
+        var tracking = await writeTracking.ConfigureAwait(false);
+        return new CriuFeatureSet(response.Features.MemTrack, response.Features.LazyPages,
+            WriteTracking: tracking == FeatureAnswer.Supported, ReadsProcLimits: tracking != FeatureAnswer.Unknown);
     }
 
     // scripts/criu/patches/0001-track-mem-wp.patch: "criu check --feature
     // track_mem_wp" exits 0 when CRIU has the option and the kernel what it needs.
     private const string WriteTrackingFeature = "track_mem_wp";
 
-    private async Task<bool> HasFeatureAsync(string feature, CancellationToken cancellationToken)
+    private enum FeatureAnswer
+    {
+        Supported,
+        Unsupported,
+
+        /// <summary>This CRIU has no such feature ("Unknown feature NAME", criu/cr-check.c), or no CRIU runs.</summary>
+        Unknown,
+    }
+
+    private async Task<FeatureAnswer> AskFeatureAsync(string feature, CancellationToken cancellationToken)
     {
         if (CriuSwrk.FindExecutable(Settings.CriuPath) is not { } criu)
         {
-            return false;
+            return FeatureAnswer.Unknown;
         }
         var start = new System.Diagnostics.ProcessStartInfo(criu)
         {
@@ -247,7 +264,13 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
             var errors = check.StandardError.ReadToEndAsync(cancellationToken);
             await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(output, errors).ConfigureAwait(false);
-            return check.ExitCode == 0;
+            if (check.ExitCode == 0)
+            {
+                return FeatureAnswer.Supported;
+            }
+            return (await errors.ConfigureAwait(false)).Contains($"Unknown feature {feature}", StringComparison.Ordinal)
+                ? FeatureAnswer.Unknown
+                : FeatureAnswer.Unsupported;
         }
         finally
         {

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Migration.Source;
@@ -17,9 +18,14 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
 
     public Task<HostFacts> CollectFactsAsync(CancellationToken cancellationToken) => HostFactsProbe.CollectAsync(criu, cancellationToken);
 
-    public SourceInspection Inspect(ProcessTree tree, HostFacts target, UprobePolicy uprobes)
+    public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, UprobePolicy uprobes)
     {
-        var checks = new List<CheckResult> { Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet), SharedMemory.Check(tree.Pids) };
+        var checks = new List<CheckResult>
+        {
+            Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet),
+            SharedMemory.Check(tree.Pids),
+            LimitsAccess.Check(tree.Pids, source.CriuFeatures.ReadsProcLimits, ResourceLimits.CanRead),
+        };
         IReadOnlyList<UprobeSite> sites = [];
         var probed = tree.Pids.Where(UprobeSites.HasUprobesArea).ToList();
         if (probed.Count > 0 && !uprobes.Allow)
