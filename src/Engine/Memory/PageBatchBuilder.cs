@@ -38,9 +38,15 @@ public sealed class PageBatchBuilder : IDisposable
 
     public ReadOnlySpan<ulong> Addresses => _addresses.AsSpan(0, Count);
 
-    public int FreePages => MaxPages - Count;
+    /// <summary>
+    /// How many pages the next read may take: room in the buffer, and room for
+    /// as many zero pages, since any page read may turn out zero. A batch never
+    /// holds more than the target accepts (a zdtm futex run once sent 16 400
+    /// zero pages, and the target refused the batch).
+    /// </summary>
+    public int FreePages => Math.Min(MaxPages - Count, MaxZeroPages - ZeroAddresses.Count);
 
-    public bool IsFull => Count == MaxPages || ZeroAddresses.Count >= MaxZeroPages;
+    public bool IsFull => FreePages == 0;
 
     public bool IsEmpty => Count == 0 && ZeroAddresses.Count == 0;
 

@@ -65,6 +65,42 @@ public sealed class PageBatchBuilderTests
     }
 
     [Fact]
+    public void Zero_pages_never_grow_a_batch_beyond_what_the_target_accepts()
+    {
+        using var builder = new PageBatchBuilder(7);
+        TestBytes.Random(3 * Page, seed: 3).CopyTo(builder.Free);
+        builder.Keep(0, 3);
+        ulong address = 3 * Page;
+        // Then reads of as many pages as the batch has room for, all zero, as a large untouched area reads.
+        while (!builder.IsFull)
+        {
+            int take = builder.FreePages;
+            builder.Free[..(take * Page)].Clear();
+            builder.Keep(address, take);
+            address += (ulong)take * Page;
+        }
+
+        Assert.Equal(PageBatchBuilder.MaxZeroPages, builder.ZeroAddresses.Count);
+        Assert.Equal(3, builder.Count);
+    }
+
+    [Fact]
+    public void Room_for_pages_shrinks_as_zero_pages_fill_their_quota()
+    {
+        using var builder = new PageBatchBuilder(7);
+        int zeros = PageBatchBuilder.MaxZeroPages - 10;
+        for (ulong done = 0; done < (ulong)zeros;)
+        {
+            int take = (int)Math.Min((ulong)builder.FreePages, (ulong)zeros - done);
+            builder.Free[..(take * Page)].Clear();
+            builder.Keep(done * Page, take);
+            done += (ulong)take;
+        }
+
+        Assert.Equal(10, builder.FreePages);
+    }
+
+    [Fact]
     public void More_pages_than_fit_are_refused()
     {
         using var builder = new PageBatchBuilder(7);
