@@ -15,14 +15,48 @@ public sealed class SharedMemoryTests(Workloads workloads)
     [InlineData(UserfaultfdInjectionTests.Nobody)]
     public async Task A_parent_and_child_that_share_anonymous_memory_arrive_as_their_user_still_sharing_it(int? user)
     {
-        await using var target = await TargetAgent.StartAsync();
         using var sharer = await Sharer.ForkAsync(workloads, sizeMiB: 32, user);
+        await MovesStillSharing(sharer, user);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(UserfaultfdInjectionTests.Nobody)]
+    public async Task A_parent_and_child_that_share_a_SysV_segment_in_their_own_IPC_namespace_arrive_as_their_user_still_sharing_it(int? user)
+    {
+        using var sharer = await Sharer.SysvAsync(workloads, sizeMiB: 32, ownIpcNamespace: true, user);
+        await MovesStillSharing(sharer, user);
+    }
+
+    [Fact]
+    public async Task A_SysV_segment_in_the_hosts_IPC_namespace_is_refused_before_the_freeze_and_both_run_on()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var sharer = await Sharer.SysvAsync(workloads, sizeMiB: 4, ownIpcNamespace: false);
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, sharer.Pid.ToString());
+
+        // CRIU would have failed the dump with the tree frozen ("doesn't live in IPC ns"); exit 3 is a refusal before it.
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Equal("fail", Check(result, "sysv-ipc"));
+        Assert.Equal($"task {sharer.Pid} has SysV shared memory segment key 0x00000000 attached and shares this host's IPC namespace: CRIU dumps SysV segments only with an IPC namespace of the tree's own",
+            Detail(result, "sysv-ipc"));
+        Assert.Contains("never frozen", result.Stdout, StringComparison.Ordinal);
+        await sharer.WaitForSharingAsync();
+        Assert.Empty(target.Guests());
+    }
+
+    /// <summary>Migrates the sharer and checks both tasks arrive as <paramref name="user"/> and go on sharing one object.</summary>
+    private static async Task MovesStillSharing(Sharer sharer, int? user)
+    {
+        await using var target = await TargetAgent.StartAsync();
         int pid = sharer.Pid, child = sharer.Child;
 
         var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("pass", Check(result, "shared-memory"));
+        Assert.Equal("pass", Check(result, "sysv-ipc"));
         // Root here lacks CAP_SYS_RESOURCE, so prlimit(2) may not read a task of nobody: the project's CRIU reads /proc/PID/limits.
         Assert.Equal(user is not null && !HoldsCapSysResource()
             ? $"prlimit(2) may not read the limits of 2 tasks of another user ({pid}, {child}): CRIU reads them from /proc/PID/limits"

@@ -66,6 +66,9 @@ public static partial class ProcFs
     /// <summary>/proc/PID/cwd: the working directory, or null when it cannot be read.</summary>
     public static string? WorkingDirectory(int pid) => ReadLink(Path.Combine(PidDirectory(pid), "cwd"));
 
+    /// <summary>/proc/PID/ns/KIND: the namespace's identity, as "ipc:[4026531839]", or null when it cannot be read.</summary>
+    public static string? Namespace(int pid, string kind) => ReadLink(Path.Combine(PidDirectory(pid), "ns", kind));
+
     internal static string PidDirectory(int pid) => "/proc/" + pid.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>An error that says the process (or thread) has gone: no directory, or ESRCH from a file opened before it went.</summary>

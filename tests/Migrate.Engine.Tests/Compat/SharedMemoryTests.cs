@@ -5,7 +5,7 @@ namespace Migrate.Engine.Tests.Compat;
 
 public sealed class SharedMemoryTests
 {
-    private static readonly DeviceNumber Shm = new(0, 1);
+    internal static readonly DeviceNumber Shm = new(0, 1);
     private static readonly DeviceNumber Tmpfs = new(0, 0x1a);
 
     [Fact]
@@ -57,6 +57,17 @@ public sealed class SharedMemoryTests
     }
 
     [Fact]
+    public void The_first_SysV_segment_whose_shmid_and_inode_are_0_is_compared_too()
+    {
+        var segment = Area(Shm, 0, "/SYSV00000000 (deleted)", writable: true);
+
+        var check = SharedMemory.Compare(Tree((10, [segment])), [Process(20, segment)]);
+
+        Assert.Equal(CheckVerdict.Fail, check.Verdict);
+        Assert.StartsWith("task 10 shares SysV shared memory segment key 0x00000000 with PID 20", check.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_file_both_map_read_only_cannot_diverge_and_passes()
     {
         var font = Area(new DeviceNumber(0xfd, 0), 123, "/usr/share/fonts/cache", writable: false);
@@ -86,14 +97,14 @@ public sealed class SharedMemoryTests
         Assert.Equal("the tree maps no shared memory", check.Detail);
     }
 
-    private static Dictionary<int, IReadOnlyList<MemoryArea>> Tree(params (int Pid, MemoryArea[] Areas)[] tasks) =>
+    internal static Dictionary<int, IReadOnlyList<MemoryArea>> Tree(params (int Pid, MemoryArea[] Areas)[] tasks) =>
         tasks.ToDictionary(task => task.Pid, task => (IReadOnlyList<MemoryArea>)task.Areas);
 
     private static KeyValuePair<int, IReadOnlyList<MemoryArea>> Process(int pid, params MemoryArea[] areas) => new(pid, areas);
 
-    private static MemoryArea Area(DeviceNumber device, ulong inode, string path, bool writable) =>
+    internal static MemoryArea Area(DeviceNumber device, ulong inode, string path, bool writable) =>
         new(0x7f0000000000, 0x7f0000100000, Readable: true, writable, Executable: false, Private: false, 0, device, inode, path);
 
-    private static MemoryArea Private() =>
+    internal static MemoryArea Private() =>
         new(0x600000, 0x700000, Readable: true, Writable: true, Executable: false, Private: true, 0, default, 0, "");
 }

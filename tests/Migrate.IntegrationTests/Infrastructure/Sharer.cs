@@ -9,20 +9,38 @@ namespace Migrate.IntegrationTests.Infrastructure;
 internal sealed class Sharer : Workload
 {
     private readonly TempDirectory? _userDirectory;
+    private readonly bool _segmentOnHost;
 
-    private Sharer(Workloads workloads, string mode, string argument, TempDirectory? userDirectory = null, WorkloadPlacement? placement = null)
+    private Sharer(Workloads workloads, string mode, string argument, TempDirectory? userDirectory = null, WorkloadPlacement? placement = null,
+        bool segmentOnHost = false)
         : base(workloads, "sharer", directory => [Path.Combine(directory, "status"), mode, argument], placement)
     {
         _userDirectory = userDirectory;
+        _segmentOnHost = segmentOnHost;
     }
 
     /// <summary>Maps <paramref name="sizeMiB"/> of anonymous shared memory and forks a child that writes to it.</summary>
     /// <param name="user">Runs both as this user and group ID.</param>
-    public static async Task<Sharer> ForkAsync(Workloads workloads, int sizeMiB, int? user = null)
+    public static Task<Sharer> ForkAsync(Workloads workloads, int sizeMiB, int? user = null) =>
+        StartSharingAsync(workloads, "fork", sizeMiB, user, ownIpcNamespace: false);
+
+    /// <summary>The same with a SysV segment, which the child inherits attached.</summary>
+    /// <param name="ownIpcNamespace">Starts it in an IPC namespace of its own (unshare --ipc); else the segment is this host's, and removed on dispose.</param>
+    public static Task<Sharer> SysvAsync(Workloads workloads, int sizeMiB, bool ownIpcNamespace, int? user = null) =>
+        StartSharingAsync(workloads, "sysv", sizeMiB, user, ownIpcNamespace);
+
+    private static async Task<Sharer> StartSharingAsync(Workloads workloads, string mode, int sizeMiB, int? user, bool ownIpcNamespace)
     {
         var directory = user is null ? null : new TempDirectory("sharer");
-        var sharer = new Sharer(workloads, "fork", sizeMiB.ToString(CultureInfo.InvariantCulture), directory,
-            directory is null ? null : WorkloadPlacement.AsUser(user!.Value, directory));
+        var placement = directory is null ? null : WorkloadPlacement.AsUser(user!.Value, directory);
+        if (ownIpcNamespace)
+        {
+            // unshare execs the workload: its PID stays the one the test migrates.
+            var chosen = placement ?? new WorkloadPlacement();
+            placement = chosen with { Launcher = ["unshare", "--ipc", .. chosen.Launcher ?? []] };
+        }
+        var sharer = new Sharer(workloads, mode, sizeMiB.ToString(CultureInfo.InvariantCulture), directory, placement,
+            segmentOnHost: mode == "sysv" && !ownIpcNamespace);
         await sharer.WaitForSharingAsync();
         return sharer;
     }
@@ -48,5 +66,22 @@ internal sealed class Sharer : Workload
     /// <summary>Waits until this sharer has written to its mapping again: it runs.</summary>
     public Task WaitForTicksAsync() => WaitBeyondAsync("ticks", Number("ticks"), "the sharer to write again");
 
-    protected override void Release() => _userDirectory?.Dispose();
+    /// <summary>The SysV segment's ID (sysv only).</summary>
+    public int SegmentId => (int)Number("shmid");
+
+    protected override void Release()
+    {
+        if (_segmentOnHost)
+        {
+            // A SysV segment outlives the processes that attached it; in an IPC namespace of their own it went with them.
+            RemoveSegment(SegmentId);
+        }
+        _userDirectory?.Dispose();
+    }
+
+    private static void RemoveSegment(int id)
+    {
+        using var ipcrm = System.Diagnostics.Process.Start("ipcrm", ["-m", id.ToString(CultureInfo.InvariantCulture)]);
+        ipcrm.WaitForExit();
+    }
 }

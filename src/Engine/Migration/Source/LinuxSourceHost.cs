@@ -24,6 +24,7 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
         {
             Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet),
             SharedMemory.Check(tree.Pids),
+            SysvNamespace.Check(tree.RootPid, tree.Pids),
             LimitsAccess.Check(tree.Pids, source.CriuFeatures.ReadsProcLimits, ResourceLimits.CanRead),
         };
         IReadOnlyList<UprobeSite> sites = [];
