@@ -50,6 +50,25 @@ public sealed class OneShotMigrationTests(Workloads workloads)
     }
 
     [Fact]
+    public async Task A_process_stopped_by_a_signal_arrives_stopped_and_runs_on_when_continued()
+    {
+        await using var target = await TargetAgent.StartAsync();
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 4);
+        int pid = counter.Pid;
+        ProcFs.Signal(pid, "STOP");
+        await Eventually.WaitAsync(() => ProcFs.State(pid) == 'T', "the counter to stop");
+
+        var result = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid.ToString());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        // The commit resumed the tree, but not a task its user had stopped: that is its state, and it moved with it.
+        int restored = Assert.IsType<int>(target.FindProcess(pid));
+        Assert.Equal('T', ProcFs.State(restored));
+        ProcFs.Signal(restored, "CONT");
+        await counter.WaitForProgressAsync();
+    }
+
+    [Fact]
     public async Task A_wrong_token_is_refused_and_the_process_is_untouched()
     {
         await using var target = await TargetAgent.StartAsync();

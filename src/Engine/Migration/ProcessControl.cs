@@ -8,11 +8,14 @@ public interface IStoppedTasks : IDisposable
 {
     IReadOnlyList<int> Pids { get; }
 
-    /// <summary>Lets every task run again. Returns how many were still there to resume.</summary>
-    int Resume();
+    /// <summary>
+    /// Lets every task run again but those of <paramref name="leaveStopped"/>,
+    /// which were stopped before the migration and stay so. Returns how many it resumed.
+    /// </summary>
+    int Resume(IReadOnlySet<int> leaveStopped);
 
-    /// <summary>Resumes the tasks that are stopped, leaving running ones alone.</summary>
-    void ResumeStopped();
+    /// <summary>Resumes the tasks that are stopped, leaving running ones alone, and those of <paramref name="leaveStopped"/>, stopped before the migration.</summary>
+    void ResumeStopped(IReadOnlySet<int> leaveStopped);
 
     /// <summary>
     /// Sends SIGKILL to every task. Returns how many it reached. A stopped task

@@ -3,8 +3,14 @@ using Migrate.Engine.Linux;
 namespace Migrate.Engine.Migration;
 
 /// <summary>A running process and its descendants, as /proc shows them.</summary>
-public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int> Pids)
+/// <param name="Stopped">The tasks that were stopped (by a signal, state T) when the tree was found: no resume may wake them.</param>
+public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int> Pids, IReadOnlySet<int> Stopped)
 {
+    public ProcessTree(int rootPid, string command, IReadOnlyList<int> pids)
+        : this(rootPid, command, pids, new HashSet<int>())
+    {
+    }
+
     // include/linux/sched.h
     private const uint PF_KTHREAD = 0x00200000;
 
@@ -42,7 +48,7 @@ public sealed record ProcessTree(int RootPid, string Command, IReadOnlyList<int>
         {
             throw new MigrationRefusedException($"process {pid} is an ancestor of migrate itself");
         }
-        return new ProcessTree(pid, status.Name ?? "?", pids);
+        return new ProcessTree(pid, status.Name ?? "?", pids, pids.Where(task => State(task) == 'T').ToHashSet());
     }
 
     /// <summary>The process's name as /proc/PID/status gives it, or null when there is no such process.</summary>

@@ -29,11 +29,12 @@ internal sealed class StoppedTasks : IStoppedTasks
         return new StoppedTasks(tasks);
     }
 
-    public int Resume() => _tasks.Count(task => task.Handle.SendSignal(Signals.SIGCONT));
+    public int Resume(IReadOnlySet<int> leaveStopped) =>
+        _tasks.Count(task => !leaveStopped.Contains(task.Pid) && task.Handle.SendSignal(Signals.SIGCONT));
 
-    public void ResumeStopped()
+    public void ResumeStopped(IReadOnlySet<int> leaveStopped)
     {
-        foreach (var (pid, handle) in _tasks.Where(task => ProcessTree.State(task.Pid) is 'T' or 't'))
+        foreach (var (pid, handle) in _tasks.Where(task => !leaveStopped.Contains(task.Pid) && ProcessTree.State(task.Pid) is 'T' or 't'))
         {
             handle.SendSignal(Signals.SIGCONT);
         }

@@ -153,6 +153,19 @@ public sealed class SourceMigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_roll_back_resumes_the_tree_but_leaves_a_task_stopped_that_was_stopped_before()
+    {
+        _host.StopBefore(FakeHost.Child);
+        _target.RestoreFailure = new TargetException(TargetFailure.Refused, "the target 10.0.0.2:7070 refused: criu restore failed");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.RolledBack, report.Outcome);
+        Assert.Equal('S', _host.State(FakeHost.Pid));
+        Assert.Equal('T', _host.State(FakeHost.Child));
+    }
+
+    [Fact]
     public async Task A_restore_the_target_refuses_makes_criu_resume_the_process_and_names_the_check()
     {
         var stripped = Checks.Fail("uprobes", "the restored process still has 0xcc at /bin/x+0x10", "report this");

@@ -55,6 +55,19 @@ public sealed class TargetSessionTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task The_commit_resumes_the_tree_but_a_task_that_was_stopped_on_the_source_stays_stopped()
+    {
+        _host.TreePids = [FakeTargetHost.RestoredPid, 101];
+        _host.StoppedOnSource = new HashSet<int> { 101 };
+        var session = await RestoredSessionAsync();
+
+        await session.CommitAsync(CancellationToken.None);
+
+        Assert.Equal('S', _host.State(FakeTargetHost.RestoredPid));
+        Assert.Equal('T', _host.State(101));
+    }
+
+    [Fact]
     public async Task A_committed_session_cannot_be_aborted()
     {
         var session = await RestoredSessionAsync();

@@ -156,6 +156,14 @@ internal static class ProcFs
         }
     }
 
+    /// <summary>Sends the signal NAME (STOP, CONT, ...) to a process the test found by its own PID, as kill(1) does.</summary>
+    public static void Signal(int pid, string name)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{name}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.True(kill.ExitCode == 0, $"kill -{name} {pid} exited {kill.ExitCode}");
+    }
+
     public static IReadOnlyList<int> Children(int pid)
     {
         var children = new List<int>();

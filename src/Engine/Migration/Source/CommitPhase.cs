@@ -167,7 +167,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         var pids = preflight.Tree.Pids.Union(Rediscover()).ToList();
         using (var tasks = services.Host.Pin(pids))
         {
-            tasks.ResumeStopped();
+            tasks.ResumeStopped(preflight.Tree.Stopped);
         }
         if (options.TcpEstablished)
         {

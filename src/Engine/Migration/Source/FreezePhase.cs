@@ -194,7 +194,7 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
         var preflight = precopy.Preflight;
         using (var tasks = services.Host.Pin(preflight.Tree.Pids))
         {
-            tasks.ResumeStopped();
+            tasks.ResumeStopped(preflight.Tree.Stopped);
         }
         double rolledBackAt = services.Clock.Now();
         await AbortTargetAsync(services, preflight.SessionId, SourceFailures.Describe(cause)).ConfigureAwait(false);

@@ -30,6 +30,8 @@ public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
 
     public IReadOnlyList<int> ImagePids(string imagesDirectory) => ProcessTreeImage.Pids(imagesDirectory);
 
+    public IReadOnlySet<int> StoppedWhenDumped(string imagesDirectory) => TaskStates.Stopped(imagesDirectory);
+
     public long AvailableDiskBytes(string directory) => new DriveInfo(directory).AvailableFreeSpace;
 
     public void ReapExitedChildren() => ChildReaper.ReapExited();

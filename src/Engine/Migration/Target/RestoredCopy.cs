@@ -6,7 +6,8 @@ namespace Migrate.Engine.Migration.Target;
 /// A restored tree, stopped, and the lazy-pages daemon that serves its memory
 /// when it was restored lazily. Only <see cref="Resume"/> lets it run.
 /// </summary>
-internal sealed class RestoredCopy(IStoppedTasks tasks, ILazyPagesDaemon? lazyPages) : IAsyncDisposable
+/// <param name="stoppedWhenDumped">Tasks that were stopped on the source (TaskStates): the resume leaves them stopped.</param>
+internal sealed class RestoredCopy(IStoppedTasks tasks, IReadOnlySet<int> stoppedWhenDumped, ILazyPagesDaemon? lazyPages) : IAsyncDisposable
 {
     public static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
     private bool _lazyPagesStopped;
@@ -17,7 +18,7 @@ internal sealed class RestoredCopy(IStoppedTasks tasks, ILazyPagesDaemon? lazyPa
 
     public ILazyPagesDaemon? LazyPages => lazyPages;
 
-    public void Resume() => tasks.Resume();
+    public void Resume() => tasks.Resume(stoppedWhenDumped);
 
     /// <summary>Kills the tasks and stops the daemon; returns how many tasks it killed.</summary>
     public async Task<int> KillAsync()

@@ -125,7 +125,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         RestoredCopy copy;
         try
         {
-            copy = new RestoredCopy(host.Pin(pids), lazyPages);
+            copy = new RestoredCopy(host.Pin(pids), host.StoppedWhenDumped(images), lazyPages);
         }
         catch
         {

@@ -21,6 +21,15 @@ internal sealed class FakeHost(Journal journal) : ISourceHost
     public Exception? NetworkLockFailure { get; set; }
     public IMemoryTracker Tracker { get; set; } = new NoTracker();
 
+    private readonly HashSet<int> _stoppedBefore = [];
+
+    /// <summary>Stops <paramref name="pid"/> by a signal before the migration begins: the tree is found with it in state T.</summary>
+    public void StopBefore(int pid)
+    {
+        _stoppedBefore.Add(pid);
+        _states[pid] = 'T';
+    }
+
     public static HostFacts Facts(string hostname) => new()
     {
         Hostname = hostname,
@@ -46,7 +55,7 @@ internal sealed class FakeHost(Journal journal) : ISourceHost
     public IStoppedTasks Pin(IEnumerable<int> pids) => new FakeStoppedTasks(journal, _states, pids.Where(_states.ContainsKey).ToList(), KillFailure);
 
     public ProcessTree Discover(int pid) =>
-        pid == Pid ? new ProcessTree(Pid, "dirtier", [Pid, Child]) : throw new MigrationRefusedException($"no process with PID {pid}");
+        pid == Pid ? new ProcessTree(Pid, "dirtier", [Pid, Child], _stoppedBefore) : throw new MigrationRefusedException($"no process with PID {pid}");
 
     public Task<HostFacts> CollectFactsAsync(CancellationToken cancellationToken) => Task.FromResult(Facts("source"));
 
@@ -88,21 +97,22 @@ internal sealed class FakeStoppedTasks(Journal journal, Dictionary<int, char> st
 {
     public IReadOnlyList<int> Pids => pids;
 
-    public int Resume()
+    public int Resume(IReadOnlySet<int> leaveStopped)
     {
-        foreach (var pid in pids)
+        var resumed = pids.Where(pid => !leaveStopped.Contains(pid)).ToList();
+        foreach (var pid in resumed)
         {
             states[pid] = 'S';
         }
         journal.Add("tasks resumed");
-        return pids.Count;
+        return resumed.Count;
     }
 
-    public void ResumeStopped()
+    public void ResumeStopped(IReadOnlySet<int> leaveStopped)
     {
-        if (pids.Any(pid => states[pid] == 'T'))
+        if (pids.Any(pid => states[pid] == 'T' && !leaveStopped.Contains(pid)))
         {
-            Resume();
+            Resume(leaveStopped);
         }
     }
 

@@ -50,7 +50,15 @@ internal sealed class FakeTargetHost(Journal journal) : ITargetHost
 
     public void StripUprobes(string imagesDirectory, IReadOnlyList<UprobeSite> sites) => journal.Add("uprobes stripped");
 
-    public IReadOnlyList<int> ImagePids(string imagesDirectory) => [RestoredPid];
+    /// <summary>The tree the images hold, root first.</summary>
+    public IReadOnlyList<int> TreePids { get; set; } = [RestoredPid];
+
+    /// <summary>The tasks of the images that were stopped on the source.</summary>
+    public IReadOnlySet<int> StoppedOnSource { get; set; } = new HashSet<int>();
+
+    public IReadOnlyList<int> ImagePids(string imagesDirectory) => TreePids;
+
+    public IReadOnlySet<int> StoppedWhenDumped(string imagesDirectory) => StoppedOnSource;
 
     public void ReapExitedChildren() => journal.Add("children reaped");
 }
