@@ -46,7 +46,11 @@ public sealed record VdsoSymbol(string Name, ulong Offset, ulong Size);
 /// <summary>A file the process maps or holds open, as the source sees it, to compare with the target's.</summary>
 /// <param name="ContentHash">XxHash128 of the content, for executables and libraries; empty otherwise.</param>
 /// <param name="Writable">Open for writing: it changes while the process runs, so only its presence is compared before the freeze.</param>
-public sealed record FileFact(string Path, ulong Size, long MtimeNs, ReadOnlyMemory<byte> ContentHash, bool Writable, bool Directory);
+/// <param name="LinkTarget">
+/// The path is a symbolic link the process holds itself (opened O_PATH | O_NOFOLLOW):
+/// what the link says. Null for every other path, which the kernel names resolved.
+/// </param>
+public sealed record FileFact(string Path, ulong Size, long MtimeNs, ReadOnlyMemory<byte> ContentHash, bool Writable, bool Directory, string? LinkTarget = null);
 
 /// <summary>A breakpoint byte (int3) in a private copy of a file's code page.</summary>
 /// <param name="Address">Where the process sees it.</param>

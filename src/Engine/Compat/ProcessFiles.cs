@@ -77,9 +77,17 @@ public static class ProcessFiles
             return $"{fact.Path} is missing on the target";
         }
         var status = FileLocation.Stat(location);
+        if (fact.LinkTarget is { } linkTarget)
+        {
+            // Only read, never followed: the process holds the link itself.
+            return status.Kind != FileKind.SymbolicLink ? $"{fact.Path} is not a symbolic link on the target"
+                : new FileInfo(fact.Path).LinkTarget == linkTarget ? null
+                : $"{fact.Path} is a symbolic link to elsewhere on the target";
+        }
         if (status.Kind == FileKind.SymbolicLink)
         {
-            // The source names files as the kernel resolved them (/proc/PID/maps, fd links): never a link.
+            // The kernel names the files a process maps or opens resolved (/proc/PID/maps, fd links),
+            // unless it holds the link itself, and then the source says so.
             return $"{fact.Path} is a symbolic link on the target";
         }
         if (fact.Directory)
@@ -159,6 +167,12 @@ public static class ProcessFiles
                 Writable = known.Writable || writable,
                 ContentHash = executable && known.ContentHash.IsEmpty && !known.Directory ? Hash(path) : known.ContentHash,
             };
+            return;
+        }
+        if (new FileInfo(path).LinkTarget is { } linkTarget)
+        {
+            // A path the kernel names resolved is never a link, so the process holds this link itself (O_PATH | O_NOFOLLOW).
+            files[path] = new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: false, linkTarget);
             return;
         }
         FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);

@@ -111,6 +111,7 @@ public static class WireMapping
             ContentHash = ByteString.CopyFrom(f.ContentHash.Span),
             Writable = f.Writable,
             Directory = f.Directory,
+            LinkTarget = f.LinkTarget ?? "",
         }));
         request.Pids.AddRange(query.Pids);
         request.UprobeSites.AddRange(query.UprobeSites.Select(ToWire));
@@ -118,7 +119,8 @@ public static class WireMapping
     }
 
     public static PreflightQuery FromWire(Wire.PreflightRequest request) => new(
-        request.Files.Select(f => new FileFact(f.Path, f.Size, f.MtimeNs, f.ContentHash.ToByteArray(), f.Writable, f.Directory)).ToList(),
+        request.Files.Select(f => new FileFact(f.Path, f.Size, f.MtimeNs, f.ContentHash.ToByteArray(), f.Writable, f.Directory,
+            f.LinkTarget.Length > 0 ? f.LinkTarget : null)).ToList(),
         request.Pids.ToList(),
         request.UprobeSites.Select(FromWire).ToList(),
         request.UprobeMode == StripMode ? UprobeMode.Strip : UprobeMode.Require);

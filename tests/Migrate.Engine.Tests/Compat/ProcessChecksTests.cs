@@ -27,6 +27,28 @@ public sealed class ProcessChecksTests : IDisposable
     }
 
     [Fact]
+    public void A_symbolic_link_the_process_holds_itself_is_collected_as_a_link_and_must_be_the_same_link_on_the_target()
+    {
+        var file = _directory.Combine("file");
+        File.WriteAllText(file, "x");
+        var link = _directory.Combine("link");
+        File.CreateSymbolicLink(link, file);
+        // As zdtm's symlink test holds it: the link itself, not what it points to.
+        using var held = Engine.Linux.FileLocation.Open(link);
+
+        var fact = Assert.Single(ProcessFiles.Collect([Environment.ProcessId]), fact => fact.Path == link);
+
+        Assert.Equal(file, fact.LinkTarget);
+        Assert.Equal(CheckVerdict.Pass, Verify([fact]).Verdict);
+        File.Delete(link);
+        File.CreateSymbolicLink(link, _directory.Combine("elsewhere"));
+        Assert.Equal($"{link} is a symbolic link to elsewhere on the target", Verify([fact]).Detail);
+        File.Delete(link);
+        File.WriteAllText(link, "x");
+        Assert.Equal($"{link} is not a symbolic link on the target", Verify([fact]).Detail);
+    }
+
+    [Fact]
     public void A_changed_file_is_named_by_path()
     {
         var data = _directory.Combine("data.txt");
