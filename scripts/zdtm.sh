@@ -167,7 +167,7 @@ migrate_options() {
   local t=$1 option
   for option in $(desc "$t" opts) $(desc "$t" dopts) $(desc "$t" ropts); do
     case $option in
-      --tcp-established|--file-locks|--link-remap) echo "$option" ;;
+      --tcp-established|--tcp-close|--skip-in-flight|--file-locks|--link-remap) echo "$option" ;;
       # CRIU's default cgroup mode is soft (criu/include/cr_options.h), and
       # migrate leaves it so.
       --manage-cgroups|--manage-cgroups=soft) ;;

@@ -42,6 +42,14 @@ internal sealed class MigrationOptionSet
     private readonly VerificationOptionSet _verification = new();
     private readonly Option<bool> _shellJob = new("--shell-job") { Description = "The process belongs to a terminal session (criu --shell-job)" };
     private readonly Option<bool> _tcpEstablished = new("--tcp-established") { Description = "Migrate established TCP connections (criu --tcp-established)" };
+    private readonly Option<bool> _tcpClose = new("--tcp-close")
+    {
+        Description = "Move connected TCP sockets shut down instead: their peers see the connections end (criu --tcp-close)",
+    };
+    private readonly Option<bool> _skipInFlight = new("--skip-in-flight")
+    {
+        Description = "Leave behind connections a listening socket has not accepted yet; their clients connect again (criu --skip-in-flight)",
+    };
     private readonly Option<bool> _fileLocks = new("--file-locks") { Description = "Migrate the file locks the process holds (criu --file-locks)" };
     private readonly Option<bool> _linkRemap = new("--link-remap")
     {
@@ -80,7 +88,7 @@ internal sealed class MigrationOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _fileLocks, _linkRemap, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
+        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _tcpClose, _skipInFlight, _fileLocks, _linkRemap, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
         {
             command.Options.Add(option);
         }
@@ -106,6 +114,8 @@ internal sealed class MigrationOptionSet
             WorkDirectory = parse.GetValue(_workDir)!,
             ShellJob = parse.GetValue(_shellJob),
             TcpEstablished = parse.GetValue(_tcpEstablished),
+            TcpClose = parse.GetValue(_tcpClose),
+            SkipInFlight = parse.GetValue(_skipInFlight),
             FileLocks = parse.GetValue(_fileLocks),
             LinkRemap = parse.GetValue(_linkRemap),
             KeepImages = parse.GetValue(_keepImages),

@@ -5,6 +5,7 @@ namespace Migrate.IntegrationTests;
 /// <summary>What an operator reads first: each command's --help shows how to call that command.</summary>
 public sealed class CommandHelpTests
 {
+
     [Theory]
     [InlineData("check", "migrate check <PID> [options]")]
     [InlineData("evacuate", "migrate evacuate [options]")]

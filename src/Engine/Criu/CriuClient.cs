@@ -30,6 +30,9 @@ public abstract record CriuAction
     /// <summary>Established TCP connections are dumped and restored (criu --tcp-established).</summary>
     public bool TcpEstablished { get; init; }
 
+    /// <summary>Connected TCP sockets are dumped without their state and restored shut down (criu --tcp-close).</summary>
+    public bool TcpClose { get; init; }
+
     /// <summary>File locks the tasks hold are dumped and restored (criu --file-locks).</summary>
     public bool FileLocks { get; init; }
 
@@ -54,6 +57,7 @@ public abstract record CriuAction
         ConfigFile = configFile,
         ShellJob = ShellJob,
         TcpEstablished = TcpEstablished,
+        TcpClose = TcpClose,
         FileLocks = FileLocks,
         LinkRemap = LinkRemap,
         LeaveStopped = LeaveStopped,
@@ -90,6 +94,9 @@ public sealed record CriuDump : CriuAction
     /// <summary>A pre-dump: copies memory while the process runs on (criu pre-dump).</summary>
     public bool PreDump { get; init; }
 
+    /// <summary>Connections still in a listening socket's accept queue are left behind (criu --skip-in-flight).</summary>
+    public bool SkipInFlight { get; init; }
+
     internal override string Name => PreDump ? "pre-dump" : "dump";
 
     internal override CriuConfigFile ToConfigFile()
@@ -103,6 +110,7 @@ public sealed record CriuDump : CriuAction
         var options = base.ToOptions(configFile);
         options.Pid = Pid;
         options.TrackMem = TrackMemory;
+        options.TcpSkipInFlight = SkipInFlight;
         if (ParentImages is not null)
         {
             options.ParentImg = ParentImages;

@@ -23,7 +23,8 @@ public sealed record PreflightQuery(IReadOnlyList<FileFact> Files, IReadOnlyList
 /// <param name="LinkRemap">The images may name unlinked files linked back under a temporary name (criu --link-remap).</param>
 /// <param name="LazyPages">Resume before all memory is loaded: a local lazy-pages daemon serves the pages.</param>
 /// <param name="AllowUprobes">The images hold a [uprobes] area (criu --allow-uprobes).</param>
-public sealed record RestoreOptions(bool ShellJob, bool TcpEstablished, bool FileLocks, bool LinkRemap, bool LazyPages, bool AllowUprobes);
+/// <param name="TcpClose">Connected TCP sockets were dumped without their state and are restored shut down (criu --tcp-close).</param>
+public sealed record RestoreOptions(bool ShellJob, bool TcpEstablished, bool FileLocks, bool LinkRemap, bool LazyPages, bool AllowUprobes, bool TcpClose = false);
 
 /// <summary>Restore an image set, with the tasks left stopped.</summary>
 /// <param name="Rebuild">Pages images the target writes from the pages it holds (content-hash pre-copy).</param>

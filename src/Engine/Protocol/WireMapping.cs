@@ -139,6 +139,7 @@ public static class WireMapping
                 LinkRemap = order.Options.LinkRemap,
                 LazyPages = order.Options.LazyPages,
                 AllowUprobes = order.Options.AllowUprobes,
+                TcpClose = order.Options.TcpClose,
             },
         };
         request.Rebuild.AddRange(order.Rebuild.Select(r => new Wire.PagesRebuild { Pid = r.Pid, PagemapFile = r.PagemapFile, PagesFile = r.PagesFile }));
@@ -151,7 +152,7 @@ public static class WireMapping
         var options = request.Options ?? new Wire.RestoreOptions();
         return new RestoreOrder(
             request.Set,
-            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyPages, options.AllowUprobes),
+            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyPages, options.AllowUprobes, options.TcpClose),
             request.Rebuild.Select(r => new PagesRebuild(r.Pid, r.PagemapFile, r.PagesFile)).ToList(),
             request.StripSites.Select(FromWire).ToList());
     }

@@ -109,6 +109,8 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
             WorkDirectory = sessionDirectory,
             ShellJob = options.ShellJob,
             TcpEstablished = options.TcpEstablished,
+            TcpClose = options.TcpClose,
+            SkipInFlight = options.SkipInFlight,
             FileLocks = options.FileLocks,
             LinkRemap = options.LinkRemap,
             AllowUprobes = hasUprobes,
@@ -179,7 +181,7 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
 
     private RestoreOrder Order(Preflighted preflight, FinalPages pages, bool hasUprobes) => new(
         FinalSet,
-        new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyRestore, hasUprobes),
+        new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyRestore, hasUprobes, options.TcpClose),
         pages.Rebuild,
         options.Uprobes.Mode == UprobeMode.Strip ? preflight.UprobeSites : []);
 

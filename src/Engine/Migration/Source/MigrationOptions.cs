@@ -9,6 +9,12 @@ public sealed record MigrationOptions
     public required string WorkDirectory { get; init; }
     public bool ShellJob { get; init; }
     public bool TcpEstablished { get; init; }
+
+    /// <summary>Connected TCP sockets move shut down: their peers see the connections end (criu --tcp-close).</summary>
+    public bool TcpClose { get; init; }
+
+    /// <summary>Connections not yet accepted are left behind; their clients connect again (criu --skip-in-flight).</summary>
+    public bool SkipInFlight { get; init; }
     public bool FileLocks { get; init; }
     public bool LinkRemap { get; init; }
     public bool KeepImages { get; init; }

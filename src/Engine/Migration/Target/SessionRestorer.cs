@@ -100,6 +100,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                 WorkDirectory = workDirectory,
                 ShellJob = restoreOptions.ShellJob,
                 TcpEstablished = restoreOptions.TcpEstablished,
+                TcpClose = restoreOptions.TcpClose,
                 FileLocks = restoreOptions.FileLocks,
                 LinkRemap = restoreOptions.LinkRemap,
                 AllowUprobes = restoreOptions.AllowUprobes,
