@@ -14,15 +14,14 @@ public static class SharedMemory
 {
     public const string CheckName = "shared-memory";
 
-    /// <summary>Compares the tree's shared areas with those of every other process on this host.</summary>
-    public static CheckResult Check(IReadOnlyList<int> treePids)
+    /// <summary>Compares the tree's shared areas (<paramref name="tree"/>: each task's maps) with those of every other process on this host.</summary>
+    public static CheckResult Check(IReadOnlyDictionary<int, IReadOnlyList<MemoryArea>> tree)
     {
-        var tree = treePids.ToDictionary(pid => pid, pid => ProcFs.Maps.Read(pid));
         if (!tree.Values.Any(areas => areas.Any(IsShared)))
         {
             return Compare(tree, [], []);
         }
-        var inTree = treePids.ToHashSet();
+        var inTree = tree.Keys.ToHashSet();
         var others = new List<KeyValuePair<int, IReadOnlyList<MemoryArea>>>();
         var hidden = new List<int>();
         foreach (var pid in ProcFs.Pids().Where(pid => !inTree.Contains(pid) && pid != Environment.ProcessId))

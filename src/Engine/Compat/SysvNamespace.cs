@@ -15,9 +15,9 @@ public static class SysvNamespace
 {
     public const string CheckName = "sysv-ipc";
 
-    public static CheckResult Check(int rootPid, IReadOnlyList<int> treePids) =>
-        Compare(treePids.ToDictionary(pid => pid, pid => ProcFs.Maps.Read(pid)),
-            ownNamespace: ProcFs.Namespace(rootPid, "ipc") != ProcFs.Namespace(Environment.ProcessId, "ipc"));
+    /// <param name="tree">Each task's maps.</param>
+    public static CheckResult Check(int rootPid, IReadOnlyDictionary<int, IReadOnlyList<MemoryArea>> tree) =>
+        Compare(tree, ownNamespace: ProcFs.Namespace(rootPid, "ipc") != ProcFs.Namespace(Environment.ProcessId, "ipc"));
 
     /// <param name="ownNamespace">The tree's root lives in an IPC namespace other than this process's, and CRIU's.</param>
     public static CheckResult Compare(IReadOnlyDictionary<int, IReadOnlyList<MemoryArea>> tree, bool ownNamespace)

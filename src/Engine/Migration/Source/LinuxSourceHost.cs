@@ -20,11 +20,13 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
 
     public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, UprobePolicy uprobes)
     {
+        // Both memory checks look at the same maps: read each task's once.
+        var maps = tree.Pids.ToDictionary(pid => pid, pid => ProcFs.Maps.Read(pid));
         var checks = new List<CheckResult>
         {
             Capabilities.Compare(tree.Pids, target.CapabilityBoundingSet),
-            SharedMemory.Check(tree.Pids),
-            SysvNamespace.Check(tree.RootPid, tree.Pids),
+            SharedMemory.Check(maps),
+            SysvNamespace.Check(tree.RootPid, maps),
             LimitsAccess.Check(tree.Pids, source.CriuFeatures.ReadsProcLimits, ResourceLimits.CanRead),
         };
         IReadOnlyList<UprobeSite> sites = [];
