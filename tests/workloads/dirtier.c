@@ -1,9 +1,11 @@
 /*
  * dirtier: dirties memory at a set rate and proves every page stays exact.
  *
- *   dirtier STATUS_FILE SIZE_MIB HOT_MIB RATE_MIB_PER_S [SEED]
+ *   dirtier STATUS_FILE SIZE_MIB HOT_MIB RATE_MIB_PER_S [SEED [MEMORY]]
  *
- * Maps SIZE_MIB of anonymous private memory and fills every 4 KiB page with
+ * Maps SIZE_MIB of anonymous private memory (MEMORY "private", the default),
+ * anonymous shared memory ("shared": MAP_SHARED|MAP_ANONYMOUS) or a memfd
+ * ("memfd", mapped MAP_SHARED), and fills every 4 KiB page with
  * pseudo-random data from SEED (default 1), except two kinds of deliberate
  * zero pages that stay zero for ever: page N with N % 1000 == 7 is written
  * with zeros (a present, all-zero page) and page N with N % 1000 == 9 is only
@@ -120,14 +122,16 @@ static void *heartbeat(void *unused)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s STATUS_FILE SIZE_MIB HOT_MIB RATE_MIB_PER_S [SEED]\n", argv[0]);
+		fprintf(stderr, "usage: %s STATUS_FILE SIZE_MIB HOT_MIB RATE_MIB_PER_S [SEED [private|shared|memfd]]\n", argv[0]);
 		return 2;
 	}
 	size_t size_mib = strtoul(argv[2], NULL, 10), hot_mib = strtoul(argv[3], NULL, 10);
 	double rate = strtod(argv[4], NULL);
 	uint64_t seed = argc > 5 ? strtoull(argv[5], NULL, 0) : 1;
-	if (size_mib == 0 || hot_mib > size_mib || rate < 0) {
-		fprintf(stderr, "%s: need SIZE_MIB > 0, HOT_MIB <= SIZE_MIB, RATE_MIB_PER_S >= 0\n", argv[0]);
+	const char *memory = argc > 6 ? argv[6] : "private";
+	if (size_mib == 0 || hot_mib > size_mib || rate < 0 ||
+	    (strcmp(memory, "private") && strcmp(memory, "shared") && strcmp(memory, "memfd"))) {
+		fprintf(stderr, "%s: need SIZE_MIB > 0, HOT_MIB <= SIZE_MIB, RATE_MIB_PER_S >= 0, MEMORY private, shared or memfd\n", argv[0]);
 		return 2;
 	}
 	int status = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -136,7 +140,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const size_t pages = size_mib * 256, hot_pages = hot_mib * 256;
-	uint8_t *buffer = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int memfd = -1;
+	if (!strcmp(memory, "memfd")) {
+		memfd = memfd_create("dirtier", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, pages * PAGE) < 0) {
+			perror("memfd");
+			return 1;
+		}
+	}
+	int flags = !strcmp(memory, "private") ? MAP_PRIVATE | MAP_ANONYMOUS : memfd < 0 ? MAP_SHARED | MAP_ANONYMOUS : MAP_SHARED;
+	uint8_t *buffer = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, flags, memfd, 0);
+	if (memfd >= 0)
+		close(memfd); /* the mapping keeps the memfd */
 	uint64_t *sums = calloc(pages, sizeof(*sums));
 	if (buffer == MAP_FAILED || sums == NULL) {
 		perror("allocating the buffer");

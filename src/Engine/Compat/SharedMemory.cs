@@ -85,10 +85,7 @@ public static class SharedMemory
     }
 
     // A SysV segment's inode is its shmid, and the first segment's is 0.
-    private static bool IsShared(MemoryArea area) => !area.Private && !area.IsKernelSpecial && (area.Inode != 0 || IsSysv(area));
-
-    /// <summary>An attached SysV shared memory segment: the kernel names it /SYSV and the key in hexadecimal (ipc/shm.c).</summary>
-    public static bool IsSysv(MemoryArea area) => !area.Private && area.Path.StartsWith("/SYSV", StringComparison.Ordinal);
+    private static bool IsShared(MemoryArea area) => !area.Private && !area.IsKernelSpecial && (area.Inode != 0 || area.IsSysvSegment);
 
     /// <summary>What the kernel names the object (proc(5)): its kind, and the file it is if it is one.</summary>
     public static string Describe(MemoryArea area) => area.Path switch

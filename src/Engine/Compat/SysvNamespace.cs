@@ -22,7 +22,7 @@ public static class SysvNamespace
     /// <param name="ownNamespace">The tree's root lives in an IPC namespace other than this process's, and CRIU's.</param>
     public static CheckResult Compare(IReadOnlyDictionary<int, IReadOnlyList<MemoryArea>> tree, bool ownNamespace)
     {
-        var attached = tree.SelectMany(task => task.Value.Where(SharedMemory.IsSysv).Select(area => (Pid: task.Key, Area: area))).ToList();
+        var attached = tree.SelectMany(task => task.Value.Where(area => area.IsSysvSegment).Select(area => (Pid: task.Key, Area: area))).ToList();
         if (attached.Count == 0)
         {
             return Checks.Pass(CheckName, "the tree has no SysV shared memory attached");

@@ -11,6 +11,7 @@ public static class ImageMagic
 
     public const uint Inventory = 0x58313116;
     public const uint Pstree = 0x50273030;
+    /// <summary>Of pagemap-PID.img and pagemap-shmem-SHMID.img alike.</summary>
     public const uint Pagemap = 0x56084025;
     public const uint Core = 0x55053847;
     public const uint Ids = 0x54432030;

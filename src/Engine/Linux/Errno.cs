@@ -7,6 +7,7 @@ public enum Errno
     ENOENT = 2,
     ESRCH = 3,
     EINTR = 4,
+    ENXIO = 6,
     ENOMEM = 12,
     EBADF = 9,
     EFAULT = 14,

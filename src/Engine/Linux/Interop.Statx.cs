@@ -9,6 +9,7 @@ internal static partial class Interop
     internal const uint STATX_MODE = 0x2;
     internal const uint STATX_UID = 0x8;
     internal const uint STATX_MTIME = 0x40;
+    internal const uint STATX_INO = 0x100;
     internal const uint STATX_SIZE = 0x200;
 
     // struct statx, linux/stat.h: 256 bytes on every architecture.
@@ -16,8 +17,10 @@ internal static partial class Interop
     internal struct StatxBuffer
     {
         [FieldOffset(0x00)] public uint Mask;
+        [FieldOffset(0x04)] public uint BlockSize;
         [FieldOffset(0x14)] public uint Uid;
         [FieldOffset(0x1c)] public ushort Mode;
+        [FieldOffset(0x20)] public ulong Inode;
         [FieldOffset(0x28)] public ulong Size;
         [FieldOffset(0x70)] public long MtimeSeconds;
         [FieldOffset(0x78)] public uint MtimeNanoseconds;

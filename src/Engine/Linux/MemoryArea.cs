@@ -23,4 +23,16 @@ public readonly record struct MemoryArea(
     public bool IsKernelSpecial => Path is "[vsyscall]" or "[vvar]" or "[vvar_vclock]" or "[vdso]" or "[uprobes]";
 
     public bool Contains(ulong address) => address >= Start && address < End;
+
+    /// <summary>An attached SysV shared memory segment: the kernel names it /SYSV and the key in hexadecimal (ipc/shm.c).</summary>
+    public bool IsSysvSegment => !Private && Path.StartsWith("/SYSV", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Shared memory whose pages CRIU dumps itself, as images of their own
+    /// (criu/shmem.c, criu/memfd.c): anonymous shared memory (the kernel names
+    /// it /dev/zero), a memfd, or a SysV segment. A shared file mapping is not:
+    /// its pages are the file's.
+    /// </summary>
+    public bool IsSharedMemoryObject => !Private &&
+        (Path.StartsWith("/dev/zero", StringComparison.Ordinal) || Path.StartsWith("/memfd:", StringComparison.Ordinal) || IsSysvSegment);
 }

@@ -8,4 +8,8 @@ public static class PageSize
 
     /// <summary>Canonical user addresses stay below 2^57 even with five-level paging.</summary>
     public const ulong UserAddressLimit = 1UL << 57;
+
+    public static long RoundDown(long bytes) => bytes & ~(long)(Bytes - 1);
+
+    public static long RoundUp(long bytes) => RoundDown(bytes + Bytes - 1);
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Hashing;
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
@@ -12,7 +13,8 @@ public record struct SiftCounts(long Scanned, long Changed, long Zero)
 }
 
 /// <summary>
-/// Collects one task's changed pages for one batch. Pages are read straight
+/// Collects the changed pages of one task or shared memory object for one
+/// batch. Pages are read straight
 /// into the free tail of the batch buffer, then <see cref="Sift"/> keeps those
 /// the target lacks and moves them down over the ones it already holds: a
 /// first round, where every page is new, copies nothing twice, and no page
@@ -26,9 +28,9 @@ public sealed class PageBatchBuilder : IDisposable
     private byte[] _pages = ArrayPool<byte>.Shared.Rent(MaxPages * PageSize.Bytes);
     private ulong[] _addresses = ArrayPool<ulong>.Shared.Rent(MaxPages);
 
-    public PageBatchBuilder(int pid) => Pid = pid;
+    public PageBatchBuilder(PageOwner owner) => Owner = owner;
 
-    public int Pid { get; }
+    public PageOwner Owner { get; }
 
     public int Count { get; private set; }
 

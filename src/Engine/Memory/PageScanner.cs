@@ -12,6 +12,13 @@ namespace Migrate.Engine.Memory;
 public delegate SiftCounts PageSift(PageBatchBuilder builder, ulong firstAddress, int pages);
 
 /// <summary>
+/// Reads pages from <paramref name="address"/> into <paramref name="destination"/>:
+/// returns the bytes read, fewer than asked where what is mapped ends, or -1
+/// when their owner has gone.
+/// </summary>
+public delegate long PageRead(ulong address, Span<byte> destination);
+
+/// <summary>
 /// Finds the pages of a task that differ from what the target holds, and
 /// hands them on in batches. Two sources: the running process's memory
 /// (a pre-copy round) and CRIU's final dump of it (the differences sent
@@ -50,18 +57,28 @@ public static class PageScanner
 
     /// <summary>
     /// Reads <paramref name="runs"/> of the running task's memory with
-    /// process_vm_readv straight into batches, lets <paramref name="sift"/>
-    /// keep what is to be sent, and writes each full batch to
-    /// <paramref name="output"/>. Nothing is allocated per page. A run that
-    /// stops being mapped ends short; a task that exits ends the read.
+    /// process_vm_readv straight into batches (see <see cref="ReadRunsAsync(PageOwner, PageRead, IEnumerable{PageRun}, PageSift, ChannelWriter{PageBatchBuilder}, Action{int}?, CancellationToken)"/>).
     /// </summary>
     /// <param name="imagePid">The PID the batches name the task by, when it is not <paramref name="pid"/>: its PID in its own namespace, as CRIU's images have it.</param>
-    public static async Task<SiftCounts> ReadRunsAsync(
+    public static Task<SiftCounts> ReadRunsAsync(
         int pid, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead, CancellationToken cancellationToken,
-        int? imagePid = null)
+        int? imagePid = null) =>
+        ReadRunsAsync(PageOwner.Task(imagePid ?? pid), (address, destination) => ProcessMemory.Read(pid, address, destination),
+            runs, sift, output, pagesRead, cancellationToken);
+
+    /// <summary>
+    /// Reads <paramref name="runs"/> of <paramref name="owner"/>'s pages with
+    /// <paramref name="read"/> straight into batches, lets <paramref name="sift"/>
+    /// keep what is to be sent, and writes each full batch to
+    /// <paramref name="output"/>. Nothing is allocated per page. A run that
+    /// stops being mapped ends short; an owner that is gone ends the read.
+    /// </summary>
+    public static async Task<SiftCounts> ReadRunsAsync(
+        PageOwner owner, PageRead read, IEnumerable<PageRun> runs, PageSift sift, ChannelWriter<PageBatchBuilder> output, Action<int>? pagesRead,
+        CancellationToken cancellationToken)
     {
         var counts = new SiftCounts();
-        var builder = new PageBatchBuilder(imagePid ?? pid);
+        var builder = new PageBatchBuilder(owner);
         try
         {
             foreach (var run in runs)
@@ -71,7 +88,7 @@ public static class PageScanner
                 while (left > 0)
                 {
                     int take = Math.Min(left, builder.FreePages);
-                    long copied = ProcessMemory.Read(pid, address, builder.Free[..(take * PageSize.Bytes)]);
+                    long copied = read(address, builder.Free[..(take * PageSize.Bytes)]);
                     if (copied < 0)
                     {
                         // The task has exited; its pages no longer matter.
@@ -84,7 +101,7 @@ public static class PageScanner
                     if (builder.IsFull)
                     {
                         await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
-                        builder = new PageBatchBuilder(imagePid ?? pid);
+                        builder = new PageBatchBuilder(owner);
                     }
                     if (got < take)
                     {
@@ -110,7 +127,7 @@ public static class PageScanner
         int pid, PagemapImage pagemap, string pagesFile, PageHashes held, ChannelWriter<PageBatchBuilder> output, CancellationToken cancellationToken)
     {
         var counts = new SiftCounts();
-        var builder = new PageBatchBuilder(pid);
+        var builder = new PageBatchBuilder(PageOwner.Task(pid));
         using var pages = File.OpenHandle(pagesFile);
         long offset = 0;
         try
@@ -132,7 +149,7 @@ public static class PageScanner
                     if (builder.IsFull)
                     {
                         await output.WriteAsync(builder, cancellationToken).ConfigureAwait(false);
-                        builder = new PageBatchBuilder(pid);
+                        builder = new PageBatchBuilder(PageOwner.Task(pid));
                     }
                     address += (ulong)take << PageSize.Shift;
                     left -= take;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
@@ -31,10 +32,15 @@ public sealed class PageStore : IPageSink, IDisposable
 
     public long BytesStored => _slotCount * PageSize.Bytes;
 
-    public void Store(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
+    public void Store(PageOwner owner, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
     {
-        Write(pid, addresses, pages);
-        WriteZero(pid, zeroAddresses);
+        if (owner.IsSharedMemory)
+        {
+            // Content-hash pre-copy rebuilds the tasks' pages images; shared memory travels in the final dump.
+            throw new InvalidDataException($"pages of {owner} arrived in a round that keeps only tasks' pages");
+        }
+        Write(owner.Pid, addresses, pages);
+        WriteZero(owner.Pid, zeroAddresses);
     }
 
     /// <summary>Stores <paramref name="pages"/>, the content of each address in turn.</summary>

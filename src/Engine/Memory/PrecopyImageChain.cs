@@ -6,15 +6,16 @@ using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Memory;
 
-/// <summary>Where a page stream stores what arrives: one batch of a task's pages, with content and as zero pages.</summary>
+/// <summary>Where a page stream stores what arrives: one batch of a task's or a shared memory object's pages, with content and as zero pages.</summary>
 public interface IPageSink
 {
-    void Store(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses);
+    void Store(PageOwner owner, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses);
 }
 
 /// <summary>
 /// The target's copy of write-protect pre-copy: each round kept as a CRIU
-/// image set pre-N (pagemap-PID.img and pages-ID.img per task) whose parent is
+/// image set pre-N (pagemap-PID.img and pages-ID.img per task, and
+/// pagemap-shmem-SHMID.img per shared memory object) whose parent is
 /// the previous round's, the way CRIU's own pre-dumps chain. The pages are
 /// written as they arrive, while the process runs; at the freeze CRIU's final
 /// dump names the last round as parent and holds only what changed, and CRIU
@@ -25,7 +26,7 @@ public interface IPageSink
 /// </summary>
 public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance allowance)
 {
-    private readonly Dictionary<int, PageRanges> _held = [];
+    private readonly Dictionary<PageOwner, PageRanges> _held = [];
     private readonly StorageAllowance _allowance = allowance;
 
     /// <summary>The last complete round's set, or null before the first.</summary>
@@ -45,13 +46,13 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
     }
 
     /// <summary>Every page of the run is in some round of the chain: a PE_PARENT run of a later dump may name it.</summary>
-    public bool Holds(int pid, ulong address, long pages) => _held.TryGetValue(pid, out var held) && held.Contains(address, pages);
+    public bool Holds(PageOwner owner, ulong address, long pages) => _held.TryGetValue(owner, out var held) && held.Contains(address, pages);
 
-    private void Complete(ChainRound round, IReadOnlyDictionary<int, PageRanges> received)
+    private void Complete(ChainRound round, IReadOnlyDictionary<PageOwner, PageRanges> received)
     {
-        foreach (var (pid, pages) in received)
+        foreach (var (owner, pages) in received)
         {
-            var held = HeldBy(pid);
+            var held = HeldBy(owner);
             foreach (var (start, end) in pages.Runs)
             {
                 held.Add(start, (long)((end - start) >> PageSize.Shift));
@@ -60,25 +61,25 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
         TopSet = round.Name;
     }
 
-    private PageRanges HeldBy(int pid)
+    private PageRanges HeldBy(PageOwner owner)
     {
-        if (!_held.TryGetValue(pid, out var ranges))
+        if (!_held.TryGetValue(owner, out var ranges))
         {
-            _held[pid] = ranges = new PageRanges();
+            _held[owner] = ranges = new PageRanges();
         }
         return ranges;
     }
 
     /// <summary>
-    /// One round's set being written. A task's pages must arrive in ascending
-    /// address order, as a scan reads them; that is what lets them go straight
+    /// One round's set being written. The pages of a task or a shared memory
+    /// object must arrive in ascending address order, as a scan reads them; that is what lets them go straight
     /// into CRIU's pages file, which holds them in pagemap order.
     /// </summary>
     public sealed class ChainRound : IPageSink, IDisposable
     {
         private readonly PrecopyImageChain _chain;
         private readonly string _directory;
-        private readonly Dictionary<int, TaskPages> _tasks = [];
+        private readonly Dictionary<PageOwner, TaskPages> _tasks = [];
         private long _charged;
         private bool _completed;
 
@@ -92,12 +93,12 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
 
         public string Name { get; }
 
-        public void Store(int pid, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
+        public void Store(PageOwner owner, ReadOnlySpan<ulong> addresses, ReadOnlySpan<byte> pages, ReadOnlySpan<ulong> zeroAddresses)
         {
             long bytes = (long)(addresses.Length + zeroAddresses.Length) * PageSize.Bytes;
             _chain._allowance.Charge(bytes);
             _charged += bytes;
-            var task = Task(pid);
+            var task = Task(owner);
             int present = 0, zero = 0;
             while (present < addresses.Length || zero < zeroAddresses.Length)
             {
@@ -130,19 +131,20 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
             // set as its parent, and CRIU finds a task's earlier pages only
             // through the parent's pagemap of that task ("No parent for
             // snapshot pagemap", criu/pagemap.c).
-            foreach (var pid in _chain._held.Keys)
+            // The same holds for a shared memory object (pagemap-shmem-SHMID.img).
+            foreach (var owner in _chain._held.Keys)
             {
-                Task(pid);
+                Task(owner);
             }
-            var received = new Dictionary<int, PageRanges>();
-            foreach (var (pid, task) in _tasks)
+            var received = new Dictionary<PageOwner, PageRanges>();
+            foreach (var (owner, task) in _tasks)
             {
                 // A round that ends in zero pages still needs them in the file: holes.
                 RandomAccess.SetLength(task.File, task.Count * PageSize.Bytes);
-                var entries = Pagemap(task.Pages, _chain._held.GetValueOrDefault(pid));
-                PrivateFiles.WriteNew(Path.Combine(_directory, PagemapImage.FileName(pid)),
+                var entries = Pagemap(task.Pages, _chain._held.GetValueOrDefault(owner));
+                PrivateFiles.WriteNew(Path.Combine(_directory, owner.PagemapFileName),
                     ImageWriter.Write(ImageMagic.Pagemap, [new PagemapHead { PagesId = task.PagesId }, .. entries]));
-                received[pid] = task.Pages;
+                received[owner] = task.Pages;
             }
             if (_chain.TopSet is { } parent)
             {
@@ -170,13 +172,13 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
             }
         }
 
-        private TaskPages Task(int pid)
+        private TaskPages Task(PageOwner owner)
         {
-            if (!_tasks.TryGetValue(pid, out var task))
+            if (!_tasks.TryGetValue(owner, out var task))
             {
                 uint pagesId = (uint)_tasks.Count + 1;
                 var file = PrivateFiles.CreateNew(Path.Combine(_directory, $"pages-{pagesId}.img"), FileAccess.ReadWrite);
-                _tasks[pid] = task = new TaskPages(pagesId, file);
+                _tasks[owner] = task = new TaskPages(pagesId, file);
             }
             return task;
         }
@@ -219,7 +221,7 @@ public sealed class PrecopyImageChain(string imagesDirectory, StorageAllowance a
         }
     }
 
-    /// <summary>One task's pages in one round: its pages file, and where the next page goes.</summary>
+    /// <summary>One task's or shared memory object's pages in one round: its pages file, and where the next page goes.</summary>
     private sealed class TaskPages(uint pagesId, SafeFileHandle file)
     {
         private ulong _next;

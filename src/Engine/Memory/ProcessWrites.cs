@@ -7,7 +7,7 @@ public readonly record struct PageRange(ulong Start, ulong End)
 {
     public long Pages => (long)((End - Start) >> PageSize.Shift);
 
-    /// <summary>The range as runs for <see cref="PageScanner.ReadRunsAsync"/>.</summary>
+    /// <summary>The range as runs for <see cref="PageScanner"/>'s reads.</summary>
     public IEnumerable<PageRun> Runs()
     {
         const int MaxRunPages = 1 << 20;

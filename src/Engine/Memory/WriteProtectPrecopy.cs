@@ -15,7 +15,8 @@ namespace Migrate.Engine.Memory;
 /// final dump (criu --track-mem-wp, patch 0001) writes only the pages written
 /// since the last round and leaves the rest in a pages-less parent
 /// (<see cref="WriteTrackingParent"/>). So the freeze reads, sends and writes
-/// the dirty set, not the process.
+/// the dirty set, not the process. Shared memory is copied by content
+/// instead (<see cref="SharedMemoryCopy"/>).
 /// </summary>
 /// <remarks>
 /// Every page the final dump leaves in its parent is checked against what the
@@ -32,6 +33,7 @@ namespace Migrate.Engine.Memory;
 public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, ILogger logger) : IMemoryTracker, IDisposable
 {
     private readonly WriteProtectTracker _tracker = new(logger);
+    private readonly SharedMemoryCopy _shared = new();
     // By image PID: what the target's chain holds of each task.
     private readonly Dictionary<int, PageRanges> _sent = [];
     private readonly Dictionary<int, int> _imagePids = [];
@@ -42,10 +44,12 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
     public async Task<RoundStats> CopyRoundAsync(int round, IPrecopyTarget target, IProgress<RoundProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var writes = _tracker.Scan(currentTasks());
-        var meter = new RoundMeter(round, writes.Sum(task => task.WrittenPages + task.WholePages), progress);
+        var tasks = currentTasks();
+        var writes = _tracker.Scan(tasks);
+        var shared = SharedMemoryCopy.Find(tasks);
+        var meter = new RoundMeter(round, writes.Sum(task => task.WrittenPages + task.WholePages) + shared.Sum(o => (long)o.Area.Pages), progress);
         var stats = await SendRoundAsync(round, writes.Select(task => (task.Pid, Runs: (Func<ResidentPages, IEnumerable<PageRun>>)task.Runs)),
-            target, meter.AddPagesDone, meter.BytesSent, cancellationToken).ConfigureAwait(false);
+            shared.Select(o => (o, (IReadOnlyList<PageRun>?)null)), target, meter.AddPagesDone, meter.BytesSent, cancellationToken).ConfigureAwait(false);
         return new RoundStats(round, stats.Counts.Scanned, stats.Counts.Changed, stats.PagesSent, stats.ZeroPages,
             stats.BytesRaw, stats.BytesOnWire, clock.Elapsed.TotalMilliseconds);
     }
@@ -54,7 +58,7 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
     {
         // CRIU looks for the parent beside the images, by a relative path (criu/image.c, open_parent).
         var parent = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dump.ImagesDirectory))!, WriteTrackingParent.SetName);
-        WriteTrackingParent.Write(parent, currentTasks().Select(ImagePid));
+        WriteTrackingParent.Write(parent, currentTasks().Select(ImagePid), _shared.Copied);
         return dump with { TrackMemory = true, TrackMemoryByWriteProtect = true, ParentImages = Path.Combine("..", WriteTrackingParent.SetName) };
     }
 
@@ -75,7 +79,8 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
                     : throw new InvalidDataException($"CRIU dumped task {imagePid}, which is not in the process tree"), gaps));
             }
         }
-        if (missing.Count == 0)
+        var shared = SharedPagesInParent(imagesDirectory);
+        if (missing.Count == 0 && shared.Count == 0)
         {
             return FinalPages.None with { ParentSet = PrecopyImageChain.SetName(_lastRound) };
         }
@@ -83,7 +88,7 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
         int round = _lastRound + 1;
         var stats = await SendRoundAsync(round,
             missing.Select(task => (task.Pid, Runs: (Func<ResidentPages, IEnumerable<PageRun>>)(_ => task.Ranges.SelectMany(range => range.Runs())))),
-            target, pagesRead: null, bytesSent, cancellationToken).ConfigureAwait(false);
+            shared, target, pagesRead: null, bytesSent, cancellationToken).ConfigureAwait(false);
         return new FinalPages(stats.PagesSent, stats.ZeroPages, stats.BytesRaw, stats.BytesOnWire,
             new HashSet<string>(), [], PrecopyImageChain.SetName(round))
         {
@@ -93,9 +98,38 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
 
     public void Dispose() => _tracker.Dispose();
 
+    /// <summary>
+    /// The shared memory the final dump left in its parent, by object: all of
+    /// each pre-copied object that holds data (patch 0005). It has to be read
+    /// again now, frozen, and what changed sent.
+    /// </summary>
+    private List<(SharedMemoryObject Object, IReadOnlyList<PageRun>? Runs)> SharedPagesInParent(string imagesDirectory)
+    {
+        var result = new List<(SharedMemoryObject, IReadOnlyList<PageRun>?)>();
+        Dictionary<uint, SharedMemoryObject>? mapped = null;
+        foreach (var file in Directory.EnumerateFiles(imagesDirectory, "pagemap-shmem-*.img"))
+        {
+            if (PageOwner.FromPagemapFileName(Path.GetFileName(file)) is not { SharedMemoryId: { } id })
+            {
+                continue;
+            }
+            var runs = PagemapImage.Read(file).Runs.Where(run => (run.Flags & PagemapRun.InParent) != 0)
+                .SelectMany(run => new PageRange(run.Address, run.End).Runs()).ToList();
+            if (runs.Count == 0)
+            {
+                continue;
+            }
+            mapped ??= SharedMemoryCopy.Find(currentTasks()).ToDictionary(o => o.Id);
+            result.Add((mapped.TryGetValue(id, out var shared) ? shared
+                : throw new InvalidDataException($"CRIU left pages of shared memory {id} in the parent, and no task of the tree maps it now"), runs));
+        }
+        return result;
+    }
+
     /// <summary>Reads each task's runs and sends them as chain round <paramref name="round"/>; remembers which pages the target now holds.</summary>
     private async Task<PageStreamStats> SendRoundAsync(
-        int round, IEnumerable<(int Pid, Func<ResidentPages, IEnumerable<PageRun>> Runs)> tasks, IPrecopyTarget target,
+        int round, IEnumerable<(int Pid, Func<ResidentPages, IEnumerable<PageRun>> Runs)> tasks,
+        IEnumerable<(SharedMemoryObject Object, IReadOnlyList<PageRun>? Runs)> shared, IPrecopyTarget target,
         Action<int>? pagesRead, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         var stats = await target.SendPagesAsync(new PageRound(round, ImageChain: true), async (output, token) =>
@@ -115,6 +149,12 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
                     sent.Add(address, pages);
                     return builder.Keep(address, pages);
                 }, output, pagesRead, token, imagePid).ConfigureAwait(false);
+            }
+            foreach (var (shared, runs) in shared)
+            {
+                counts += await _shared.SendChangedAsync(shared, runs, output, pagesRead, token).ConfigureAwait(false)
+                    ?? (runs is null ? default : throw new InvalidDataException(
+                        $"cannot read {shared.Area.Path} through task {shared.Pid}, and CRIU left its pages in the parent"));
             }
             return counts;
         }, bytesSent, cancellationToken).ConfigureAwait(false);

@@ -14,6 +14,8 @@ namespace Migrate.Engine.Memory;
 /// the parent, with an empty pages file. The pagemaps here cover the whole
 /// user address space: which holes are trustworthy is not CRIU's to judge but
 /// the tracker's, which checks every one of them while the tree is frozen.
+/// Each pre-copied shared memory object has one too (pagemap-shmem-SHMID.img),
+/// which makes CRIU leave all its pages in the parent (patch 0005).
 /// </summary>
 public static class WriteTrackingParent
 {
@@ -26,19 +28,19 @@ public static class WriteTrackingParent
     // maps above it (five-level paging) has those pages dumped whole.
     private const ulong UserSpaceEnd = 1UL << 47;
 
-    /// <summary>Writes the parent into <paramref name="directory"/> for <paramref name="pids"/>, now.</summary>
-    public static void Write(string directory, IEnumerable<int> pids)
+    /// <summary>Writes the parent into <paramref name="directory"/> for <paramref name="pids"/> and the shared memory <paramref name="sharedMemoryIds"/>, now.</summary>
+    public static void Write(string directory, IEnumerable<int> pids, IEnumerable<uint> sharedMemoryIds)
     {
         Directory.CreateDirectory(directory);
         var inventory = new InventoryEntry { ImgVersion = ImageVersion, FdinfoPerId = true, DumpUptime = UptimeMicroseconds() };
         File.WriteAllBytes(Path.Combine(directory, "inventory.img"), ImageWriter.Write(ImageMagic.Inventory, [inventory]));
         File.WriteAllBytes(Path.Combine(directory, "pages-1.img"), []);
         ulong pages = UserSpaceEnd >> PageSize.Shift;
-        foreach (var pid in pids)
+        var everything = ImageWriter.Write(ImageMagic.Pagemap,
+            [new PagemapHead { PagesId = 1 }, new PagemapEntry { Vaddr = 0, NrPages = pages, CompatNrPages = uint.MaxValue, Flags = PagemapRun.Present }]);
+        foreach (var owner in pids.Select(PageOwner.Task).Concat(sharedMemoryIds.Select(PageOwner.SharedMemory)))
         {
-            var everything = new PagemapEntry { Vaddr = 0, NrPages = pages, CompatNrPages = uint.MaxValue, Flags = PagemapRun.Present };
-            File.WriteAllBytes(Path.Combine(directory, PagemapImage.FileName(pid)),
-                ImageWriter.Write(ImageMagic.Pagemap, [new PagemapHead { PagesId = 1 }, everything]));
+            File.WriteAllBytes(Path.Combine(directory, owner.PagemapFileName), everything);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
@@ -63,10 +64,7 @@ public static class PageStreamReceiver
 
     private static void Store(PageBatch batch, IPageSink store, byte[] buffer)
     {
-        if (batch.Pid <= 0)
-        {
-            throw Malformed($"page batch for PID {batch.Pid}");
-        }
+        var owner = Owner(batch);
         if (batch.Addresses.Count > PageBatchBuilder.MaxPages || batch.ZeroAddresses.Count > PageBatchBuilder.MaxZeroPages)
         {
             throw new TransferRejectedException(TransferRejection.TooLarge,
@@ -88,11 +86,19 @@ public static class PageStreamReceiver
             catch (FrameException e)
             {
                 throw new TransferRejectedException(e.ExceedsLimit ? TransferRejection.TooLarge : TransferRejection.Corrupt,
-                    $"page batch for PID {batch.Pid}: {e.Message}", e);
+                    $"page batch for {owner}: {e.Message}", e);
             }
         }
-        store.Store(batch.Pid, batch.Addresses.ToArray(), buffer.AsSpan(0, expected), batch.ZeroAddresses.ToArray());
+        store.Store(owner, batch.Addresses.ToArray(), buffer.AsSpan(0, expected), batch.ZeroAddresses.ToArray());
     }
+
+    /// <summary>A task (a positive PID) or a shared memory object (a shmid and PID 0), never both.</summary>
+    private static PageOwner Owner(PageBatch batch) => batch switch
+    {
+        { HasShmid: true, Pid: 0 } => PageOwner.SharedMemory(batch.Shmid),
+        { HasShmid: false, Pid: > 0 } => PageOwner.Task(batch.Pid),
+        _ => throw Malformed(batch.HasShmid ? $"page batch for PID {batch.Pid} and shared memory {batch.Shmid}" : $"page batch for PID {batch.Pid}"),
+    };
 
     private static void CheckAddresses(IEnumerable<ulong> addresses)
     {

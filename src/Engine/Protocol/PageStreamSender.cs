@@ -46,7 +46,11 @@ internal static class PageStreamSender
 
     private static PageStreamMessage ToMessage(PageBatchBuilder builder, Frame pages)
     {
-        var batch = new PageBatch { Pid = builder.Pid, Pages = pages };
+        var batch = new PageBatch { Pid = builder.Owner.Pid, Pages = pages };
+        if (builder.Owner.SharedMemoryId is { } shmid)
+        {
+            batch.Shmid = shmid;
+        }
         batch.Addresses.Add(builder.Addresses.ToArray());
         batch.ZeroAddresses.Add(builder.ZeroAddresses);
         return new PageStreamMessage { Batch = batch };

@@ -7,7 +7,7 @@ public static class WireProtocol
     /// The version of protos/migration.proto's semantics. Both sides send it in
     /// the handshake and refuse a peer that speaks another.
     /// </summary>
-    public const uint Version = 3;
+    public const uint Version = 4;
 
     /// <summary>The metadata header that carries the token on every call.</summary>
     public const string AuthorizationHeader = "authorization";

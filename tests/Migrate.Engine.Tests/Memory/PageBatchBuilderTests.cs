@@ -1,3 +1,4 @@
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
@@ -10,7 +11,7 @@ public sealed class PageBatchBuilderTests
     [Fact]
     public void New_pages_are_kept_in_order_and_zero_pages_become_markers()
     {
-        using var builder = new PageBatchBuilder(pid: 7);
+        using var builder = new PageBatchBuilder(PageOwner.Task(7));
         var held = new PageHashes();
         var pages = TestBytes.Random(4 * Page, seed: 1);
         pages.AsSpan(Page, Page).Clear();
@@ -30,7 +31,7 @@ public sealed class PageBatchBuilderTests
     {
         var held = new PageHashes();
         var first = TestBytes.Random(3 * Page, seed: 2);
-        using (var round1 = new PageBatchBuilder(7))
+        using (var round1 = new PageBatchBuilder(PageOwner.Task(7)))
         {
             first.CopyTo(round1.Free);
             round1.Sift(0x10000, 3, held);
@@ -38,7 +39,7 @@ public sealed class PageBatchBuilderTests
         var second = (byte[])first.Clone();
         second[Page + 100] ^= 1;
 
-        using var round2 = new PageBatchBuilder(7);
+        using var round2 = new PageBatchBuilder(PageOwner.Task(7));
         second.CopyTo(round2.Free);
         var counts = round2.Sift(0x10000, 3, held);
 
@@ -51,10 +52,10 @@ public sealed class PageBatchBuilderTests
     public void A_page_that_stays_zero_is_sent_once()
     {
         var held = new PageHashes();
-        using var round1 = new PageBatchBuilder(7);
+        using var round1 = new PageBatchBuilder(PageOwner.Task(7));
         round1.Free[..Page].Clear();
         round1.Sift(0x5000, 1, held);
-        using var round2 = new PageBatchBuilder(7);
+        using var round2 = new PageBatchBuilder(PageOwner.Task(7));
         round2.Free[..Page].Clear();
 
         var counts = round2.Sift(0x5000, 1, held);
@@ -67,7 +68,7 @@ public sealed class PageBatchBuilderTests
     [Fact]
     public void Zero_pages_never_grow_a_batch_beyond_what_the_target_accepts()
     {
-        using var builder = new PageBatchBuilder(7);
+        using var builder = new PageBatchBuilder(PageOwner.Task(7));
         TestBytes.Random(3 * Page, seed: 3).CopyTo(builder.Free);
         builder.Keep(0, 3);
         ulong address = 3 * Page;
@@ -87,7 +88,7 @@ public sealed class PageBatchBuilderTests
     [Fact]
     public void Room_for_pages_shrinks_as_zero_pages_fill_their_quota()
     {
-        using var builder = new PageBatchBuilder(7);
+        using var builder = new PageBatchBuilder(PageOwner.Task(7));
         int zeros = PageBatchBuilder.MaxZeroPages - 10;
         for (ulong done = 0; done < (ulong)zeros;)
         {
@@ -103,7 +104,7 @@ public sealed class PageBatchBuilderTests
     [Fact]
     public void More_pages_than_fit_are_refused()
     {
-        using var builder = new PageBatchBuilder(7);
+        using var builder = new PageBatchBuilder(PageOwner.Task(7));
 
         Assert.Throws<ArgumentOutOfRangeException>(() => builder.Sift(0, PageBatchBuilder.MaxPages + 1, new PageHashes()));
     }

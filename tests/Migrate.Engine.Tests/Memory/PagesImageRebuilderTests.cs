@@ -66,8 +66,8 @@ public sealed class PagesImageRebuilderTests : IDisposable
         {
             using (batch)
             {
-                store.Write(batch.Pid, batch.Addresses, batch.Pages.Span);
-                store.WriteZero(batch.Pid, batch.ZeroAddresses.ToArray());
+                store.Write(batch.Owner.Pid, batch.Addresses, batch.Pages.Span);
+                store.WriteZero(batch.Owner.Pid, batch.ZeroAddresses.ToArray());
             }
         }
         return counts;

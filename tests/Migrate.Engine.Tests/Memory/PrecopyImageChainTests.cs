@@ -7,7 +7,7 @@ namespace Migrate.Engine.Tests.Memory;
 
 public sealed class PrecopyImageChainTests : IDisposable
 {
-    private const int Pid = 77;
+    private static readonly PageOwner Task77 = PageOwner.Task(77);
     private const ulong Base = 0x7f0000000000;
 
     private readonly TempDirectory _images = new();
@@ -19,12 +19,12 @@ public sealed class PrecopyImageChainTests : IDisposable
 
         using (var round = chain.BeginRound(1))
         {
-            round.Store(Pid, [Page(0), Page(1)], Content(2, 0xA0), zeroAddresses: [Page(2)]);
-            round.Store(Pid, [Page(3)], Content(1, 0xB0), zeroAddresses: []);
+            round.Store(Task77, [Page(0), Page(1)], Content(2, 0xA0), zeroAddresses: [Page(2)]);
+            round.Store(Task77, [Page(3)], Content(1, 0xB0), zeroAddresses: []);
             round.Complete();
         }
 
-        var pagemap = PagemapImage.Read(_images.Combine("pre-1", PagemapImage.FileName(Pid)));
+        var pagemap = PagemapImage.Read(_images.Combine("pre-1", Task77.PagemapFileName));
         Assert.Equal([new PagemapRun(Page(0), 4, PagemapRun.Present)], pagemap.Runs);
         var pages = File.ReadAllBytes(_images.Combine("pre-1", pagemap.PagesFileName));
         Assert.Equal(4 * PageSize.Bytes, pages.Length);
@@ -37,6 +37,30 @@ public sealed class PrecopyImageChainTests : IDisposable
     }
 
     [Fact]
+    public void Shared_memory_is_kept_by_shmid_beside_the_tasks_and_later_rounds_name_it_in_the_parent()
+    {
+        var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
+        var segment = PageOwner.SharedMemory(0);
+        using (var round = chain.BeginRound(1))
+        {
+            round.Store(Task77, [Page(0)], Content(1, 0x10), zeroAddresses: []);
+            round.Store(segment, [0, PageSize.Bytes], Content(2, 0x20), zeroAddresses: []);
+            round.Complete();
+        }
+
+        Round(chain, 2, [Page(0)]);
+
+        var first = PagemapImage.Read(_images.Combine("pre-1", "pagemap-shmem-0.img"));
+        Assert.Equal([new PagemapRun(0, 2, PagemapRun.Present)], first.Runs);
+        Assert.NotEqual(PagemapImage.Read(_images.Combine("pre-1", Task77.PagemapFileName)).PagesId, first.PagesId);
+        Assert.Equal(0x21, File.ReadAllBytes(_images.Combine("pre-1", first.PagesFileName))[PageSize.Bytes]);
+        Assert.Equal([new PagemapRun(0, 2, PagemapRun.InParent)], PagemapImage.Read(_images.Combine("pre-2", "pagemap-shmem-0.img")).Runs);
+        Assert.True(chain.Holds(segment, 0, 2));
+        Assert.False(chain.Holds(segment, 0, 3));
+        Assert.False(chain.Holds(PageOwner.SharedMemory(1), 0, 1));
+    }
+
+    [Fact]
     public void A_later_round_holds_what_changed_and_names_everything_else_as_in_its_parent()
     {
         var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", long.MaxValue));
@@ -44,7 +68,7 @@ public sealed class PrecopyImageChainTests : IDisposable
 
         Round(chain, 2, [Page(1), Page(5)]);
 
-        var pagemap = PagemapImage.Read(_images.Combine("pre-2", PagemapImage.FileName(Pid)));
+        var pagemap = PagemapImage.Read(_images.Combine("pre-2", Task77.PagemapFileName));
         Assert.Equal(
         [
             new PagemapRun(Page(0), 1, PagemapRun.InParent),
@@ -53,10 +77,10 @@ public sealed class PrecopyImageChainTests : IDisposable
             new PagemapRun(Page(5), 1, PagemapRun.Present),
         ], pagemap.Runs);
         Assert.Equal(Path.Combine("..", "pre-1"), new FileInfo(_images.Combine("pre-2", "parent")).LinkTarget);
-        Assert.True(chain.Holds(Pid, Page(0), 4));
-        Assert.True(chain.Holds(Pid, Page(5), 1));
-        Assert.False(chain.Holds(Pid, Page(3), 3));
-        Assert.False(chain.Holds(Pid + 1, Page(0), 1));
+        Assert.True(chain.Holds(Task77, Page(0), 4));
+        Assert.True(chain.Holds(Task77, Page(5), 1));
+        Assert.False(chain.Holds(Task77, Page(3), 3));
+        Assert.False(chain.Holds(PageOwner.Task(78), Page(0), 1));
     }
 
     [Fact]
@@ -70,7 +94,7 @@ public sealed class PrecopyImageChainTests : IDisposable
             round.Complete();
         }
 
-        var pagemap = PagemapImage.Read(_images.Combine("pre-2", PagemapImage.FileName(Pid)));
+        var pagemap = PagemapImage.Read(_images.Combine("pre-2", Task77.PagemapFileName));
         Assert.Equal(
         [
             new PagemapRun(Page(0), 2, PagemapRun.InParent),
@@ -78,7 +102,7 @@ public sealed class PrecopyImageChainTests : IDisposable
         ], pagemap.Runs);
         Assert.Equal(0, new FileInfo(_images.Combine("pre-2", pagemap.PagesFileName)).Length);
         Assert.Equal("pre-2", chain.TopSet);
-        Assert.True(chain.Holds(Pid, Page(0), 2));
+        Assert.True(chain.Holds(Task77, Page(0), 2));
     }
 
     [Fact]
@@ -88,8 +112,8 @@ public sealed class PrecopyImageChainTests : IDisposable
 
         using (var round = chain.BeginRound(1))
         {
-            round.Store(Pid, [Page(4)], Content(1, 1), []);
-            Assert.Throws<InvalidDataException>(() => round.Store(Pid, [Page(2)], Content(1, 2), []));
+            round.Store(Task77, [Page(4)], Content(1, 1), []);
+            Assert.Throws<InvalidDataException>(() => round.Store(Task77, [Page(2)], Content(1, 2), []));
         }
 
         Assert.False(Directory.Exists(_images.Combine("pre-1")));
@@ -102,7 +126,7 @@ public sealed class PrecopyImageChainTests : IDisposable
         var chain = new PrecopyImageChain(_images.Path, new StorageAllowance("the test", 2 * PageSize.Bytes));
         using var round = chain.BeginRound(1);
 
-        Assert.Throws<StorageLimitException>(() => round.Store(Pid, [Page(0), Page(1), Page(2)], Content(3, 0), []));
+        Assert.Throws<StorageLimitException>(() => round.Store(Task77, [Page(0), Page(1), Page(2)], Content(3, 0), []));
     }
 
     [Fact]
@@ -119,7 +143,7 @@ public sealed class PrecopyImageChainTests : IDisposable
     private static void Round(PrecopyImageChain chain, int number, ulong[] addresses)
     {
         using var round = chain.BeginRound(number);
-        round.Store(Pid, addresses, Content(addresses.Length, (byte)(number * 16)), []);
+        round.Store(Task77, addresses, Content(addresses.Length, (byte)(number * 16)), []);
         round.Complete();
     }
 

@@ -495,7 +495,7 @@ public sealed class TargetSessionTests : IAsyncDisposable
     private static Task<SiftCounts> Stored(IPageSink sink, int pages, int zeroPages, int firstPage = 1)
     {
         ulong[] Addresses(int from, int count) => Enumerable.Range(from, count).Select(page => (ulong)page * Page).ToArray();
-        sink.Store(RecordedRoot, Addresses(firstPage, pages), new byte[pages * Page], Addresses(firstPage + pages, zeroPages));
+        sink.Store(PageOwner.Task(RecordedRoot), Addresses(firstPage, pages), new byte[pages * Page], Addresses(firstPage + pages, zeroPages));
         return Task.FromResult(default(SiftCounts));
     }
 

@@ -104,6 +104,35 @@ public sealed class PageStreamReceiverTests : IDisposable
         Assert.Equal(TransferRejection.Corrupt, e.Reason);
     }
 
+    [Theory]
+    [InlineData(9, true)]
+    [InlineData(0, false)]
+    [InlineData(-1, false)]
+    public async Task A_batch_must_name_one_task_or_one_shared_memory_object(int pid, bool shmid)
+    {
+        var batch = Batch(pid, [0x7000], TestBytes.Random(Page, seed: 3));
+        if (shmid)
+        {
+            batch.Batch.Shmid = 4;
+        }
+
+        var e = await Refused(batch, End(1, 0));
+
+        Assert.Equal(TransferRejection.Malformed, e.Reason);
+    }
+
+    [Fact]
+    public async Task Shared_memory_pages_are_refused_by_a_round_that_keeps_only_tasks_pages()
+    {
+        var batch = Batch(0, [0x7000], TestBytes.Random(Page, seed: 4));
+        batch.Batch.Shmid = 4;
+
+        var e = await Refused(batch, End(1, 0));
+
+        Assert.Equal(TransferRejection.Malformed, e.Reason);
+        Assert.Equal(0, _store.Pages);
+    }
+
     [Fact]
     public async Task Pages_beyond_the_session_limit_are_refused()
     {

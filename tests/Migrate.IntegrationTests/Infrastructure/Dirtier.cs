@@ -8,18 +8,24 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// </summary>
 internal sealed class Dirtier : Workload
 {
-    private Dirtier(Workloads workloads, int sizeMiB, int hotMiB, int rateMiBPerSecond, WorkloadPlacement? placement)
+    private Dirtier(Workloads workloads, int sizeMiB, int hotMiB, int rateMiBPerSecond, DirtierMemory memory, WorkloadPlacement? placement)
         : base(workloads, "dirtier", directory =>
-            [Path.Combine(directory, "status"), .. new[] { sizeMiB, hotMiB, rateMiBPerSecond }.Select(n => n.ToString(CultureInfo.InvariantCulture))],
+            [Path.Combine(directory, "status"), .. new[] { sizeMiB, hotMiB, rateMiBPerSecond, Seed }.Select(n => n.ToString(CultureInfo.InvariantCulture)),
+                memory.ToString().ToLowerInvariant()],
             placement)
     {
     }
 
+    // The workload's default seed.
+    private const int Seed = 1;
+
     /// <param name="rateMiBPerSecond">How fast the hot set is rewritten; 0 is as fast as it can.</param>
+    /// <param name="memory">The kind of memory its buffer is.</param>
     public static async Task<Dirtier> StartAsync(
-        Workloads workloads, int sizeMiB, int hotMiB, int rateMiBPerSecond, WorkloadPlacement? placement = null)
+        Workloads workloads, int sizeMiB, int hotMiB, int rateMiBPerSecond, WorkloadPlacement? placement = null,
+        DirtierMemory memory = DirtierMemory.Private)
     {
-        var dirtier = new Dirtier(workloads, sizeMiB, hotMiB, rateMiBPerSecond, placement);
+        var dirtier = new Dirtier(workloads, sizeMiB, hotMiB, rateMiBPerSecond, memory, placement);
         await dirtier.WaitBeyondAsync("passes", 0, "the dirtier's first verification pass");
         return dirtier;
     }
@@ -39,4 +45,12 @@ internal sealed class Dirtier : Workload
     }
 
     public ulong Writes => Number("writes");
+}
+
+/// <summary>What the dirtier's buffer is: anonymous private memory, anonymous shared memory, or a memfd mapped shared.</summary>
+public enum DirtierMemory
+{
+    Private,
+    Shared,
+    Memfd,
 }

@@ -282,18 +282,17 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         }
         foreach (var file in Directory.EnumerateFiles(images, "pagemap-*.img"))
         {
-            var name = Path.GetFileNameWithoutExtension(file);
-            if (!int.TryParse(name.AsSpan("pagemap-".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            if (PageOwner.FromPagemapFileName(Path.GetFileName(file)) is not { } owner)
             {
-                continue; // pagemap-shmem-ID.img: shared memory travels whole
+                continue;
             }
             using var pagemap = PagemapReader.Open(file);
             foreach (var run in pagemap.ReadRuns().Where(run => (run.Flags & PagemapRun.InParent) != 0))
             {
-                if (!chain.Holds(pid, run.Address, run.Pages))
+                if (!chain.Holds(owner, run.Address, run.Pages))
                 {
                     throw new TransferRejectedException(TransferRejection.Malformed,
-                        $"the final dump of PID {pid} names {run.Pages} pages at 0x{run.Address:x} as pre-copied, and the target never received them");
+                        $"the final dump of {owner} names {run.Pages} pages at 0x{run.Address:x} as pre-copied, and the target never received them");
                 }
             }
         }
