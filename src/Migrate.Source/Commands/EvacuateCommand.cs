@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.RegularExpressions;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Source;
 using Migrate.Engine.Protocol;
 using Spectre.Console;
 

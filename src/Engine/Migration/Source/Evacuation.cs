@@ -5,12 +5,11 @@ using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Migration.Source;
 using Migrate.Engine.Protocol;
 using Polly;
 using Polly.Retry;
 
-namespace Migrate.Engine.Migration;
+namespace Migrate.Engine.Migration.Source;
 
 /// <summary>One process of an evacuation: where it goes, or why it cannot.</summary>
 public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckResult> Checks);
