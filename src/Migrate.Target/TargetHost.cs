@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Migrate.Engine;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
