@@ -329,7 +329,7 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
         try
         {
             return await CriuSwrk.RunAsync(
-                Settings.CriuPath, request, onNotify, Settings.Environment, Settings.Timeout, cancellationToken)
+                Settings.CriuPath, request, onNotify, Settings.Environment, Settings.Timeout, time, cancellationToken)
                 .ConfigureAwait(false);
         }
         catch (CriuProcessExitedException e)
