@@ -36,6 +36,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         try
         {
             dumped = services.Host.DumpedPids(frozen.Images);
+            SourceLog.DumpedTasks(services.Logger, session, options.Pid, dumped.Count);
         }
         catch (Exception e) when (SourceFailures.WhileFrozen(e))
         {
@@ -46,6 +47,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         try
         {
             stopped = services.Host.Pin(dumped);
+            SourceLog.Pinned(services.Logger, session, dumped.Count);
         }
         catch (Exception e) when (SourceFailures.WhileFrozen(e))
         {
@@ -101,6 +103,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
             try
             {
                 await services.Host.QuarantineConnectionsAsync(frozen.Images, CancellationToken.None).ConfigureAwait(false);
+                SourceLog.Quarantined(services.Logger, session);
             }
             catch (Exception e) when (SourceFailures.WhileFrozen(e))
             {
@@ -110,6 +113,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         }
 
         CommitResult committed;
+        SourceLog.Committing(services.Logger, session, address);
         try
         {
             committed = await services.Target.CommitAsync(session, CancellationToken.None).ConfigureAwait(false);
@@ -133,6 +137,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
                 new CommitTimes(commitAt, resumeAt, null, null), committed, checks);
         }
         var pages = await AwaitPagesAsync(session).ConfigureAwait(false);
+        SourceLog.PagesArrived(services.Logger, session, pages.Complete ? "copied every page" : $"stopped short: {pages.Error}", pages.LastPageAfterResumeMs);
         double? lastPage = pages.Complete ? resumeAt + Math.Max(0, pages.LastPageAfterResumeMs) : null;
         var times = new CommitTimes(commitAt, resumeAt, lastPage, null);
         return pages.Complete
@@ -169,11 +174,13 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         {
             tasks.ResumeStopped(preflight.Tree.Stopped);
         }
+        SourceLog.ResumedHere(services.Logger, preflight.SessionId, options.Pid, pids.Count);
         if (options.TcpEstablished)
         {
             try
             {
                 await services.Host.UnlockConnectionsAsync(frozen.Images, CancellationToken.None).ConfigureAwait(false);
+                SourceLog.Unlocked(services.Logger, preflight.SessionId);
             }
             catch (Exception e) when (SourceFailures.WhileFrozen(e))
             {
