@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
-using Migrate.Engine;
+using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
 
 namespace Migrate.Common;

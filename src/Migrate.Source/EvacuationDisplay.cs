@@ -1,4 +1,4 @@
-using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Source;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

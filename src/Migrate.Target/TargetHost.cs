@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Migrate.Engine;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
@@ -111,10 +110,15 @@ internal static partial class TargetHost
         };
         // The health service's work-directory check takes them from here.
         builder.Services.AddSingleton(targetOptions);
-        builder.Services.AddSingleton(services => new TargetSessions(
-            new TargetServices(criu, facts.CriuFeatures, new LinuxTargetHost(criu), targetOptions, TimeProvider.System,
-                services.GetRequiredService<ILogger<TargetSessions>>()),
-            identity.OperatorSecret));
+        builder.Services.AddSingleton(services =>
+        {
+            // The probe's client above runs before logging is set up; this one, the sessions', logs each CRIU call.
+            var sessionsCriu = new CriuClient(criu.Settings, TimeProvider.System, services.GetRequiredService<ILogger<CriuClient>>());
+            return new TargetSessions(
+                new TargetServices(sessionsCriu, facts.CriuFeatures, new LinuxTargetHost(sessionsCriu), targetOptions, TimeProvider.System,
+                    services.GetRequiredService<ILogger<TargetSessions>>()),
+                identity.OperatorSecret);
+        });
         builder.Services.AddHostedService<SessionJanitor>();
         builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = WireProtocol.MaxMessageBytes)
             .AddServiceOptions<MigrationTargetService>(service =>

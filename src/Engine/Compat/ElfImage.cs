@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 

@@ -1,5 +1,3 @@
-using Migrate.Engine.Protocol;
-
 namespace Migrate.Engine.Credentials;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Migrate.Engine.Criu.Rpc;
 using Migrate.Engine.Linux;
 
@@ -201,9 +203,15 @@ public interface ICriu
     Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken);
 }
 
-/// <summary>Drives CRIU through its RPC, one <c>criu swrk</c> per request.</summary>
-public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
+/// <summary>
+/// Drives CRIU through its RPC, one <c>criu swrk</c> per request. Each request
+/// is logged at Debug with how long CRIU took and how it ended: the freeze's
+/// cost is mostly CRIU's, and --verbose shows which request paid it.
+/// </summary>
+public sealed partial class CriuClient(CriuSettings settings, TimeProvider time, ILogger? logger = null) : ICriu
 {
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+
     public CriuSettings Settings { get; } = settings;
 
     public async Task DumpAsync(CriuDump dump, CriuNotifyHandler? onNotify, CancellationToken cancellationToken)
@@ -264,6 +272,7 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        long started = time.GetTimestamp();
         // The target reaps adopted children on SIGCHLD: this one must be marked as the runtime's.
         using var check = await ChildReaper.StartAsync(start, cancellationToken).ConfigureAwait(false);
         try
@@ -272,13 +281,14 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
             var errors = check.StandardError.ReadToEndAsync(cancellationToken);
             await check.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(output, errors).ConfigureAwait(false);
-            if (check.ExitCode == 0)
-            {
-                return FeatureAnswer.Supported;
-            }
-            return (await errors.ConfigureAwait(false)).Contains($"Unknown feature {feature}", StringComparison.Ordinal)
-                ? FeatureAnswer.Unknown
-                : FeatureAnswer.Unsupported;
+            var answer = check.ExitCode == 0
+                ? FeatureAnswer.Supported
+                : (await errors.ConfigureAwait(false)).Contains($"Unknown feature {feature}", StringComparison.Ordinal)
+                    ? FeatureAnswer.Unknown
+                    : FeatureAnswer.Unsupported;
+            var took = time.GetElapsedTime(started);
+            LogFeatureAnswered(_logger, feature, took.TotalMilliseconds, answer);
+            return answer;
         }
         finally
         {
@@ -292,8 +302,14 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
         return response.Restore.Pid;
     }
 
-    public async Task<ILazyPagesDaemon> StartLazyPagesAsync(string imagesDirectory, string workDirectory, CancellationToken cancellationToken) =>
-        await CriuLazyPages.StartAsync(Settings, imagesDirectory, workDirectory, time, cancellationToken).ConfigureAwait(false);
+    public async Task<ILazyPagesDaemon> StartLazyPagesAsync(string imagesDirectory, string workDirectory, CancellationToken cancellationToken)
+    {
+        long started = time.GetTimestamp();
+        var daemon = await CriuLazyPages.StartAsync(Settings, imagesDirectory, workDirectory, time, cancellationToken).ConfigureAwait(false);
+        var took = time.GetElapsedTime(started);
+        LogLazyPagesListening(_logger, took.TotalMilliseconds);
+        return daemon;
+    }
 
     public async Task<CriuVersionInfo> GetVersionAsync(CancellationToken cancellationToken)
     {
@@ -326,17 +342,39 @@ public sealed class CriuClient(CriuSettings settings, TimeProvider time) : ICriu
     private async Task<CriuSwrk.Reply> RunAsync(
         CriuReq request, CriuNotifyHandler? onNotify, string? logPath, CancellationToken cancellationToken)
     {
+        long started = time.GetTimestamp();
         try
         {
-            return await CriuSwrk.RunAsync(
-                Settings.CriuPath, request, onNotify, Settings.Environment, Settings.Timeout, cancellationToken)
+            var reply = await CriuSwrk.RunAsync(
+                Settings.CriuPath, request, onNotify, Settings.Environment, Settings.Timeout, time, cancellationToken)
                 .ConfigureAwait(false);
+            var took = time.GetElapsedTime(started);
+            var outcome = reply.Response.Success ? "success" : "failure: " + Summary(reply.Response);
+            LogAnswered(_logger, request.Type, took.TotalMilliseconds, outcome);
+            return reply;
         }
-        catch (CriuProcessExitedException e)
+        catch (Exception e)
         {
-            throw new CriuException(request.Type.ToString().ToLowerInvariant(), e.Message, CriuLog.ErrorLines(logPath), logPath);
+            // Timeouts, cancellations and a CRIU that exited without answering: logged here, handled by the caller.
+            var took = time.GetElapsedTime(started);
+            var outcome = "no answer: " + e.Message;
+            LogAnswered(_logger, request.Type, took.TotalMilliseconds, outcome);
+            if (e is CriuProcessExitedException)
+            {
+                throw new CriuException(request.Type.ToString().ToLowerInvariant(), e.Message, CriuLog.ErrorLines(logPath), logPath);
+            }
+            throw;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "CRIU request {Request} took {DurationMs:0.0} ms: {Outcome}")]
+    private static partial void LogAnswered(ILogger logger, CriuReqType request, double durationMs, string outcome);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "criu check --feature {Feature} took {DurationMs:0.0} ms: {Answer}")]
+    private static partial void LogFeatureAnswered(ILogger logger, string feature, double durationMs, FeatureAnswer answer);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "criu lazy-pages listened after {DurationMs:0.0} ms")]
+    private static partial void LogLazyPagesListening(ILogger logger, double durationMs);
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

@@ -74,7 +74,7 @@ internal sealed class CriuLazyPages : ILazyPagesDaemon
                 var errors = CriuLog.ErrorLines(daemon._logPath);
                 throw new CriuException("lazy-pages", "the daemon did not start listening", errors, daemon._logPath);
             }
-            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(5), time, cancellationToken).ConfigureAwait(false);
         }
         return daemon;
     }

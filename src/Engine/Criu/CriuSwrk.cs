@@ -34,6 +34,7 @@ internal static class CriuSwrk
         CriuNotifyHandler? onNotify,
         IReadOnlyDictionary<string, string>? environment,
         TimeSpan timeout,
+        TimeProvider time,
         CancellationToken cancellationToken)
     {
         var (ours, theirs) = Descriptors.SocketPair(Interop.SOCK_SEQPACKET);
@@ -41,7 +42,9 @@ internal static class CriuSwrk
         using var criu = await StartAsync(criuPath, theirs, environment, cancellationToken).ConfigureAwait(false);
         var stderr = criu.StandardError.ReadToEndAsync(CancellationToken.None);
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // CRIU's silence is counted on the caller's clock; the limit starts with its first wait below.
+        using var silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, silence.Token);
         var buffer = ArrayPool<byte>.Shared.Rent(MaxMessageBytes);
         try
         {
@@ -50,7 +53,7 @@ internal static class CriuSwrk
             {
                 // The limit is on CRIU's silence, not on the notification handlers,
                 // which may move a whole process while CRIU waits.
-                deadline.CancelAfter(timeout);
+                silence.CancelAfter(timeout);
                 var response = await ReceiveAsync(socket, buffer, deadline.Token).ConfigureAwait(false);
                 if (response is null)
                 {
@@ -69,7 +72,7 @@ internal static class CriuSwrk
                     .ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (silence.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             criu.Kill();
             throw new TimeoutException($"criu {request.Type} did not answer within {timeout.TotalSeconds:0} s and was killed");

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using Google.Protobuf;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Images;
 

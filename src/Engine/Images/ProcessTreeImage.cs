@@ -1,4 +1,5 @@
 using Migrate.Engine.Images.Proto;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Images;
 

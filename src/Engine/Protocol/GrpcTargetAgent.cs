@@ -46,16 +46,19 @@ public sealed class GrpcTargetAgent : ITargetAgent
     private readonly TargetCredentials _credentials;
     private readonly string _authorization;
     private readonly RpcFailures _failures;
+    private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, string> _sessionSecrets = new(StringComparer.Ordinal);
     private int _chunkBytes = WireProtocol.DefaultChunkBytes;
 
     /// <summary>Why the TLS handshake refused the target's certificate, once it has.</summary>
     private string? _untrusted;
 
-    public GrpcTargetAgent(TargetAddress address, TargetCredentials credentials)
+    /// <param name="time">The clock call deadlines are counted on; the system's unless a test brings its own.</param>
+    public GrpcTargetAgent(TargetAddress address, TargetCredentials credentials, TimeProvider? time = null)
     {
         Address = address;
         _credentials = credentials;
+        _time = time ?? TimeProvider.System;
         _failures = new RpcFailures(address, () => Volatile.Read(ref _untrusted));
         _channel = GrpcChannel.ForAddress(address.ToUri(), new GrpcChannelOptions
         {
@@ -95,7 +98,7 @@ public sealed class GrpcTargetAgent : ITargetAgent
         try
         {
             var reply = await new Health.HealthClient(channel).CheckAsync(
-                new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow + TargetHealth.AnswerTimeout, cancellationToken: cancellationToken))
+                new HealthCheckRequest(), new CallOptions(deadline: Deadline(TargetHealth.AnswerTimeout), cancellationToken: cancellationToken))
                 .ConfigureAwait(false);
             return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving
                 ? new TargetHealth(Address, true, "serving")
@@ -232,8 +235,10 @@ public sealed class GrpcTargetAgent : ITargetAgent
         {
             headers.Add(WireProtocol.SessionSecretHeader, presented);
         }
-        return new CallOptions(headers, timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken);
+        return new CallOptions(headers, timeout is { } t ? Deadline(t) : null, cancellationToken);
     }
+
+    private DateTime Deadline(TimeSpan timeout) => _time.GetUtcNow().UtcDateTime + timeout;
 
     /// <summary>
     /// TLS 1.3 only, and the target recognised during the handshake, before

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.Win32.SafeHandles;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Migrate.Protocol;
 

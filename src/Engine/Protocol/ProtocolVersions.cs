@@ -1,3 +1,5 @@
+using Migrate.Engine.Compat;
+
 namespace Migrate.Engine.Protocol;
 
 /// <summary>

@@ -40,8 +40,9 @@ internal sealed class CheckCommand
         using var target = new GrpcTargetAgent(address, _credentials.Build(parse));
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var options = _verification.Apply(parse, new MigrationOptions { Pid = parse.GetValue(_pid), WorkDirectory = Path.GetTempPath() });
-        var report = await SourceMigration.OnThisHost(new CriuClient(new CriuSettings(), TimeProvider.System), target, options, TimeProvider.System,
-            loggers.CreateLogger<SourceMigration>()).CheckAsync(cancellationToken);
+        var criu = new CriuClient(new CriuSettings(), TimeProvider.System, loggers.CreateLogger<CriuClient>());
+        var report = await SourceMigration.OnThisHost(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceMigration>())
+            .CheckAsync(cancellationToken);
 
         bool passed = report.Error is null;
         if (parse.GetValue(_json))

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Migration;
+using Migrate.Engine.Migration.Source;
 using Migrate.Engine.Protocol;
 using Spectre.Console;
 
@@ -61,7 +63,7 @@ internal sealed class EvacuateCommand(Interrupts interrupts)
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         var display = new EvacuationDisplay();
         var evacuation = new Evacuation(
-            new CriuClient(new CriuSettings(), TimeProvider.System),
+            new CriuClient(new CriuSettings(), TimeProvider.System, loggers.CreateLogger<CriuClient>()),
             new EvacuationOptions
             {
                 Targets = targets,

@@ -38,7 +38,7 @@ internal sealed class MigrateCommand
         bool json = parse.GetValue(_json);
         using var loggers = Logging.Create(parse.GetValue(_verbose));
         using var target = new GrpcTargetAgent(address, credentials);
-        var criu = new CriuClient(new CriuSettings(), TimeProvider.System);
+        var criu = new CriuClient(new CriuSettings(), TimeProvider.System, loggers.CreateLogger<CriuClient>());
         var report = await ProgressDisplay.RunAsync(parse.GetValue(_quiet) || json, progress =>
             SourceMigration.OnThisHost(criu, target, options, TimeProvider.System, loggers.CreateLogger<SourceMigration>(), progress)
                 .RunAsync(cancellationToken));

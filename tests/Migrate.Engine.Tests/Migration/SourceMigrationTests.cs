@@ -272,6 +272,125 @@ public sealed class SourceMigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Pinning_the_stopped_source_copy_fails_and_it_stays_stopped_in_doubt_with_the_session()
+    {
+        // Crash table, "after CRIU finished, before killing its copy": both copies wait stopped.
+        _host.PinFailure = new UnauthorizedAccessException("pidfd_open 4243: EPERM");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Failed, report.Outcome); // exit 1
+        Assert.Equal('T', _host.State(FakeHost.Pid));
+        Assert.DoesNotContain("tasks killed", _journal.Entries);
+        Assert.DoesNotContain("target commit", _journal.Entries);
+        // The target's copy is the one the operator may still resume: it is not aborted.
+        Assert.DoesNotContain("target abort", _journal.Entries);
+        Assert.Contains("in doubt: the source copy (PID 4242) is stopped", report.ProcessState, StringComparison.Ordinal);
+        Assert.Contains($"migrate commit --to 10.0.0.2:7070 --session {FakeTarget.SessionId}", report.ProcessState, StringComparison.Ordinal);
+        Assert.Equal("pidfd_open 4243: EPERM", report.Error);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
+        Assert.Null(report.Timeline.Commit);
+    }
+
+    [Fact]
+    public async Task A_target_lost_during_pre_copy_leaves_the_process_running_never_frozen_and_worth_another_try()
+    {
+        // Crash table, "target, before the restore", while pre-copy runs: nothing was frozen.
+        _options = _options with { Precopy = PrecopyChoice.ContentHash };
+        _host.Tracker = new RoundTracker();
+        _target.SendPagesFailure = new TargetException(TargetFailure.Unreachable, "cannot reach the target 10.0.0.2:7070: the stream was reset");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Refused, report.Outcome); // exit 3
+        Assert.Equal("running on the source, never frozen", report.ProcessState);
+        Assert.Equal(0, _criu.Dumps);
+        Assert.Contains("target pages 1", _journal.Entries);
+        Assert.Contains("target abort", _journal.Entries);
+        Assert.Equal("cannot reach the target 10.0.0.2:7070: the stream was reset", report.Error);
+        Assert.True(report.TransientFailure);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
+    }
+
+    [Fact]
+    public async Task A_target_lost_during_the_final_transfer_makes_criu_resume_the_process_on_the_source()
+    {
+        // Crash table, "target, before the restore", while frozen: CRIU resumes the process.
+        _target.SendImagesFailure = new TargetException(TargetFailure.Unreachable, "cannot reach the target 10.0.0.2:7070: the stream was reset");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.RolledBack, report.Outcome); // exit 4
+        Assert.Equal($"running on the source as PID {FakeHost.Pid}", report.ProcessState);
+        Assert.Equal('S', _host.State(FakeHost.Pid));
+        Assert.Contains("criu resumes the tasks", _journal.Entries);
+        Assert.DoesNotContain("target restore", _journal.Entries);
+        Assert.DoesNotContain("tasks killed", _journal.Entries);
+        Assert.Contains("target abort", _journal.Entries);
+        Assert.Equal("cannot reach the target 10.0.0.2:7070: the stream was reset", report.Error);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
+    }
+
+    [Fact]
+    public async Task A_target_lost_during_the_restore_makes_criu_resume_the_process_on_the_source()
+    {
+        // Crash table, "target, after the restore, before the commit": the commit point is never reached.
+        _target.RestoreFailure = new TargetException(TargetFailure.Unreachable, "cannot reach the target 10.0.0.2:7070: connection reset");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.RolledBack, report.Outcome); // exit 4
+        Assert.Equal($"running on the source as PID {FakeHost.Pid}", report.ProcessState);
+        Assert.True(_journal.IndexOf("target restore") < _journal.IndexOf("criu resumes the tasks"), _journal.ToString());
+        Assert.DoesNotContain("tasks killed", _journal.Entries);
+        Assert.DoesNotContain("target commit", _journal.Entries);
+        // Told to abort in case it still runs; one that cannot be told keeps its copy stopped.
+        Assert.Contains("target abort", _journal.Entries);
+        Assert.True(report.TransientFailure);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
+    }
+
+    [Fact]
+    public async Task Criu_failing_after_it_was_told_to_leave_the_tree_stopped_resumes_the_tree_here()
+    {
+        // KeepStopped throws: CRIU left the tasks stopped and cannot roll back, so the source resumes them itself.
+        _criu.LeftStopped = _host.Freeze;
+        _criu.ExitFailure = new CriuException("dump", "Can't write the inventory", ["Error (criu/image.c:104): Can't write the inventory"], null);
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.RolledBack, report.Outcome); // exit 4
+        Assert.True(_journal.IndexOf("criu leaves the tasks stopped") < _journal.IndexOf("tasks resumed"), _journal.ToString());
+        Assert.Equal('S', _host.State(FakeHost.Pid));
+        Assert.Equal('S', _host.State(FakeHost.Child));
+        Assert.DoesNotContain("tasks killed", _journal.Entries);
+        Assert.Contains("target abort", _journal.Entries);
+        Assert.Equal($"running on the source as PID {FakeHost.Pid}", report.ProcessState);
+        Assert.Contains("Can't write the inventory", report.Error, StringComparison.Ordinal);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
+    }
+
+    [Fact]
+    public async Task A_network_lock_left_by_a_roll_back_is_reported_since_the_process_s_connections_stay_blocked()
+    {
+        _host.DumpedPidsFailure = new InvalidDataException("pstree.img ends early");
+        _host.NetworkLockFailure = new IOException("nft delete table inet CRIU-0123 failed: Operation not permitted");
+        _options = _options with { TcpEstablished = true };
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.RolledBack, report.Outcome); // exit 4
+        Assert.Equal($"running on the source as PID {FakeHost.Pid}", report.ProcessState);
+        Assert.Contains("connections unlocked", _journal.Entries);
+        Assert.Contains("target abort", _journal.Entries);
+        var check = Assert.Single(report.Checks, check => check.Name == "network-lock");
+        Assert.Equal(CheckVerdict.Warn, check.Verdict);
+        Assert.Contains("Operation not permitted", check.Detail, StringComparison.Ordinal);
+        Assert.Contains("connections stay blocked", check.Remedy, StringComparison.Ordinal);
+        Assert.Equal("pstree.img ends early", report.Error);
+    }
+
+    [Fact]
     public async Task A_source_copy_slow_to_die_after_sigkill_still_commits()
     {
         _host.KillFailure = new IOException("task 4243 did not exit within 10 s of SIGKILL");
@@ -325,8 +444,27 @@ public sealed class SourceMigrationTests : IDisposable
 
         Assert.Equal(MigrationOutcome.Failed, report.Outcome);
         Assert.Contains("memory may be corrupt", report.ProcessState, StringComparison.Ordinal);
+        Assert.Contains($"the target keeps the images of session {FakeTarget.SessionId}", report.ProcessState, StringComparison.Ordinal);
         Assert.Equal("criu lazy-pages failed: uffd: died", report.Error);
         Assert.Null(report.Timeline.LastPage);
+    }
+
+    [Fact]
+    public async Task Waiting_for_the_last_pages_fails_after_the_commit_and_the_process_is_still_reported_on_the_target()
+    {
+        _target.AwaitPagesFailure = new TargetException(TargetFailure.Unreachable, "cannot reach the target 10.0.0.2:7070: connection reset");
+
+        var report = await RunAsync();
+
+        Assert.Equal(MigrationOutcome.Failed, report.Outcome); // exit 1
+        Assert.Null(_host.State(FakeHost.Pid));
+        Assert.True(_journal.IndexOf("target commit") < _journal.IndexOf("target await pages"), _journal.ToString());
+        Assert.StartsWith($"running on the target 10.0.0.2:7070 as PID {FakeHost.Pid}", report.ProcessState, StringComparison.Ordinal);
+        Assert.Contains(FakeTarget.SessionId, report.ProcessState, StringComparison.Ordinal);
+        Assert.Equal("cannot reach the target 10.0.0.2:7070: connection reset", report.Error);
+        Assert.NotNull(report.Timeline.Resume);
+        Assert.Null(report.Timeline.LastPage);
+        Assert.Equal(FakeTarget.SessionId, report.SessionId);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Migrate.Engine.Compat;
+using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
 

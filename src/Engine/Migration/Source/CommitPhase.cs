@@ -36,6 +36,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         try
         {
             dumped = services.Host.DumpedPids(frozen.Images);
+            SourceLog.DumpedTasks(services.Logger, session, options.Pid, dumped.Count);
         }
         catch (Exception e) when (SourceFailures.WhileFrozen(e))
         {
@@ -46,6 +47,7 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         try
         {
             stopped = services.Host.Pin(dumped);
+            SourceLog.Pinned(services.Logger, session, dumped.Count);
         }
         catch (Exception e) when (SourceFailures.WhileFrozen(e))
         {
@@ -101,15 +103,16 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
             try
             {
                 await services.Host.QuarantineConnectionsAsync(frozen.Images, CancellationToken.None).ConfigureAwait(false);
+                SourceLog.Quarantined(services.Logger, session);
             }
             catch (Exception e) when (SourceFailures.WhileFrozen(e))
             {
-                checks.Add(Checks.Warn(NetworkLockCheck, $"CRIU's network-lock table stays on this host: {e.Message}",
-                    "delete it once the service address has moved: nft list tables, then nft delete table inet CRIU-..."));
+                checks.Add(NetworkLockStays(e, "delete it once the service address has moved"));
             }
         }
 
         CommitResult committed;
+        SourceLog.Committing(services.Logger, session, address);
         try
         {
             committed = await services.Target.CommitAsync(session, CancellationToken.None).ConfigureAwait(false);
@@ -133,13 +136,14 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
                 new CommitTimes(commitAt, resumeAt, null, null), committed, checks);
         }
         var pages = await AwaitPagesAsync(session).ConfigureAwait(false);
+        SourceLog.PagesArrived(services.Logger, session, pages.Complete ? "copied every page" : $"stopped short: {pages.Error}", pages.LastPageAfterResumeMs);
         double? lastPage = pages.Complete ? resumeAt + Math.Max(0, pages.LastPageAfterResumeMs) : null;
         var times = new CommitTimes(commitAt, resumeAt, lastPage, null);
         return pages.Complete
             ? new CommitOutcome(frozen, MigrationOutcome.Migrated, running, null, null, times, committed, checks)
             : new CommitOutcome(frozen, MigrationOutcome.Failed,
                 running + ", but its lazy-pages daemon failed after the resume, before every page arrived: pages not yet copied " +
-                "read as zeros, so its memory may be corrupt; the target keeps the images to restore it again",
+                $"read as zeros, so its memory may be corrupt; the target keeps the images of session {session} to restore it again",
                 null, pages.Error, times, committed, checks);
     }
 
@@ -169,15 +173,20 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         {
             tasks.ResumeStopped(preflight.Tree.Stopped);
         }
+        SourceLog.ResumedHere(services.Logger, preflight.SessionId, options.Pid, pids.Count);
+        var checks = new List<CheckResult>();
         if (options.TcpEstablished)
         {
             try
             {
                 await services.Host.UnlockConnectionsAsync(frozen.Images, CancellationToken.None).ConfigureAwait(false);
+                SourceLog.Unlocked(services.Logger, preflight.SessionId);
             }
             catch (Exception e) when (SourceFailures.WhileFrozen(e))
             {
+                // The process runs here again, but the lock still drops its connections' packets: the report must say so.
                 SourceLog.NetworkLockStays(services.Logger, e.Message);
+                checks.Add(NetworkLockStays(e, "the process's connections stay blocked until it is deleted"));
             }
         }
         double rolledBackAt = services.Clock.Now();
@@ -185,10 +194,14 @@ public sealed class CommitPhase(SourceServices services, MigrationOptions option
         var state = services.Host.State(options.Pid);
         var times = new CommitTimes(null, null, null, rolledBackAt);
         return state.IsRunning()
-            ? new CommitOutcome(frozen, MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", cause, cause.Message, times, null, [])
+            ? new CommitOutcome(frozen, MigrationOutcome.RolledBack, $"running on the source as PID {options.Pid}", cause, cause.Message, times, null, checks)
             : Failed(frozen, cause, times, $"not running on the source after the roll-back (state {state?.ToString() ?? "gone"}); " +
-                $"the target's copy of session {preflight.SessionId} was aborted");
+                $"the target's copy of session {preflight.SessionId} was aborted", checks);
     }
+
+    private static CheckResult NetworkLockStays(Exception cause, string why) =>
+        Checks.Warn(NetworkLockCheck, $"CRIU's network-lock table stays on this host: {cause.Message}",
+            $"{why}: nft list tables, then nft delete table inet CRIU-...");
 
     private IReadOnlyList<int> Rediscover()
     {

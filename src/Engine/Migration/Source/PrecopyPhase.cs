@@ -27,6 +27,7 @@ public sealed class PrecopyPhase(SourceServices services, MigrationOptions optio
         {
             var (mode, reason) = ChooseMode(options.Precopy, preflight.SourceFacts.CriuFeatures);
             report = new PrecopyReport(mode, reason);
+            SourceLog.PrecopyModeChosen(services.Logger, options.Pid, mode, reason);
             var sessionDirectory = SourceWorkDirectory.Session(options.WorkDirectory, preflight.SessionId);
             var tracker = services.Host.CreateTracker(mode, options.Pid, sessionDirectory);
             if (mode == PrecopyMode.Off)

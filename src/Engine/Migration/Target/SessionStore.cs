@@ -1,3 +1,4 @@
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
 namespace Migrate.Engine.Migration.Target;

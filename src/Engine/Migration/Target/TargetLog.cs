@@ -8,6 +8,9 @@ internal static partial class TargetLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} opened by {Source}")]
     public static partial void Opened(ILogger logger, string sessionId, string source);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Session {SessionId}: {From} -> {To}")]
+    public static partial void StateChanged(ILogger logger, string sessionId, TargetSessionState from, TargetSessionState to);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: received set {Set}, {Files} files, {Bytes} bytes")]
     public static partial void Received(ILogger logger, string sessionId, string set, int files, long bytes);
 

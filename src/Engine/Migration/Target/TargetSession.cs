@@ -151,18 +151,18 @@ public sealed class TargetSession : IAsyncDisposable
     {
         using var entered = await EnterAsync(cancellationToken).ConfigureAwait(false);
         RequireState(TargetSessionState.Open, "restore");
-        State = TargetSessionState.Restoring;
+        MoveTo(TargetSessionState.Restoring);
         try
         {
             var (result, copy) = await _restorer.RestoreAsync(_store, order, CancellationToken.None).ConfigureAwait(false);
             _restored = new Restored(order, copy);
-            State = TargetSessionState.RestoredStopped;
+            MoveTo(TargetSessionState.RestoredStopped);
             TargetLog.Restored(_services.Logger, Id, result.RootPid, result.Pids.Count, result.LazyPages ? "lazily" : "eagerly");
             return result;
         }
         catch
         {
-            State = TargetSessionState.Open;
+            MoveTo(TargetSessionState.Open);
             throw;
         }
         finally
@@ -195,7 +195,7 @@ public sealed class TargetSession : IAsyncDisposable
         copy.Resume();
         _resumedAt = _services.Time.GetUtcNow();
         _commit = new CommitResult(copy.RootPid, _services.Time.GetElapsedTime(started).TotalMilliseconds, restoredAgain);
-        State = TargetSessionState.Resumed;
+        MoveTo(TargetSessionState.Resumed);
         TargetLog.Committed(_services.Logger, Id, copy.RootPid);
         if (copy.LazyPages is { } lazy)
         {
@@ -272,7 +272,7 @@ public sealed class TargetSession : IAsyncDisposable
         }
         if (State != TargetSessionState.Aborted)
         {
-            State = TargetSessionState.Aborted;
+            MoveTo(TargetSessionState.Aborted);
             TargetLog.Aborted(_services.Logger, Id, reason, killed);
             _store.Remove();
         }
@@ -291,6 +291,12 @@ public sealed class TargetSession : IAsyncDisposable
         {
             TargetLog.LazyPagesFailed(_services.Logger, Id, _store.Keep(), string.Join("; ", outcome.Errors));
         }
+    }
+
+    private void MoveTo(TargetSessionState next)
+    {
+        TargetLog.StateChanged(_services.Logger, Id, State, next);
+        State = next;
     }
 
     private void RequireState(TargetSessionState expected, string action)

@@ -13,6 +13,15 @@ internal sealed class FakeCriu(Journal journal, FakeTimeProvider time) : ICriu
     /// <summary>Thrown by the next dump before it reaches post-dump.</summary>
     public Exception? DumpFailure { get; set; }
 
+    /// <summary>
+    /// Thrown by the dump after post-dump was answered "go on", as a CRIU that
+    /// fails on its way out would: it leaves the tasks stopped, and cannot roll back.
+    /// </summary>
+    public Exception? ExitFailure { get; set; }
+
+    /// <summary>Runs when CRIU leaves the tasks stopped: the tree's tasks stop on the host.</summary>
+    public Action? LeftStopped { get; set; }
+
     /// <summary>How long CRIU takes to dump, on the fake clock.</summary>
     public TimeSpan DumpTime { get; set; } = TimeSpan.FromMilliseconds(40);
 
@@ -43,6 +52,11 @@ internal sealed class FakeCriu(Journal journal, FakeTimeProvider time) : ICriu
             throw new CriuException("dump", "post-dump script failed", [], null);
         }
         journal.Add("criu leaves the tasks stopped");
+        LeftStopped?.Invoke();
+        if (ExitFailure is { } exit)
+        {
+            throw exit;
+        }
     }
 
     /// <summary>How long CRIU takes to restore, on the fake clock.</summary>

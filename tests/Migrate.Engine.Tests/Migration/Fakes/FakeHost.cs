@@ -18,6 +18,9 @@ internal sealed class FakeHost(Journal journal) : ISourceHost
     public bool ChecksHazards { get; set; }
     public Exception? DumpedPidsFailure { get; set; }
     public Exception? KillFailure { get; set; }
+
+    /// <summary>Thrown by Pin, as pidfd_open refused for a task of the stopped tree.</summary>
+    public Exception? PinFailure { get; set; }
     public Exception? NetworkLockFailure { get; set; }
     public IMemoryTracker Tracker { get; set; } = new NoTracker();
 
@@ -52,7 +55,9 @@ internal sealed class FakeHost(Journal journal) : ISourceHost
 
     public char? State(int pid) => _states.TryGetValue(pid, out var state) ? state : null;
 
-    public IStoppedTasks Pin(IEnumerable<int> pids) => new FakeStoppedTasks(journal, _states, pids.Where(_states.ContainsKey).ToList(), KillFailure);
+    public IStoppedTasks Pin(IEnumerable<int> pids) => PinFailure is { } failure
+        ? throw failure
+        : new FakeStoppedTasks(journal, _states, pids.Where(_states.ContainsKey).ToList(), KillFailure);
 
     public ProcessTree Discover(int pid) =>
         pid == Pid ? new ProcessTree(Pid, "dirtier", [Pid, Child], _stoppedBefore) : throw new MigrationRefusedException($"no process with PID {pid}");

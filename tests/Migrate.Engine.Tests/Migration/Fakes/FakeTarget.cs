@@ -20,6 +20,8 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
     public TargetHealth? Health { get; set; }
 
     public Exception? HandshakeFailure { get; set; }
+    public Exception? SendPagesFailure { get; set; }
+    public Exception? SendImagesFailure { get; set; }
     public Exception? RestoreFailure { get; set; }
     public Exception? CommitFailure { get; set; }
     public Exception? AwaitPagesFailure { get; set; }
@@ -54,6 +56,10 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
     public async Task<PageStreamStats> SendPagesAsync(string sessionId, PageRound round, PageScan scan, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         journal.Add($"target pages {round.Number}");
+        if (SendPagesFailure is { } failure)
+        {
+            throw failure;
+        }
         var batches = System.Threading.Channels.Channel.CreateUnbounded<PageBatchBuilder>();
         var counts = await scan(batches.Writer, cancellationToken);
         return new PageStreamStats(counts, 0, 0, 0, 0);
@@ -62,7 +68,7 @@ internal sealed class FakeTarget(Journal journal, FakeTimeProvider time) : ITarg
     public Task<TransferStats> SendImagesAsync(string sessionId, ImageSetUpload set, IProgress<long>? bytesSent, CancellationToken cancellationToken)
     {
         journal.Add($"target images {set.Name}");
-        return Task.FromResult(new TransferStats(3, 4096, 2048));
+        return SendImagesFailure is { } failure ? Task.FromException<TransferStats>(failure) : Task.FromResult(new TransferStats(3, 4096, 2048));
     }
 
     public RestoreOrder? LastRestore { get; private set; }

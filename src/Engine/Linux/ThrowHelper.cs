@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Migrate.Engine;
+namespace Migrate.Engine.Linux;
 
 internal static class ThrowHelper
 {

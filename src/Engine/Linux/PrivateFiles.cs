@@ -1,6 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 
-namespace Migrate.Engine;
+namespace Migrate.Engine.Linux;
 
 /// <summary>
 /// Files and directories only the agent's own user may use: they hold a
@@ -23,8 +23,8 @@ public static class PrivateFiles
     public static void RestrictUmask()
     {
         // umask(2) cannot fail; what it returns is the mask before, which nothing here restores.
-        _ = Linux.Interop.Umask((uint)(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
-                                       UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute));
+        _ = Interop.Umask((uint)(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+                                 UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute));
     }
 
     /// <summary>Creates <paramref name="path"/> and the directories above it that are missing, each 0700.</summary>

@@ -5,12 +5,11 @@ using Microsoft.Extensions.Logging;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
-using Migrate.Engine.Migration.Source;
 using Migrate.Engine.Protocol;
 using Polly;
 using Polly.Retry;
 
-namespace Migrate.Engine.Migration;
+namespace Migrate.Engine.Migration.Source;
 
 /// <summary>One process of an evacuation: where it goes, or why it cannot.</summary>
 public sealed record EvacuationPlacement(int Pid, string? Command, TargetAddress? Target, string? Reason, IReadOnlyList<CheckResult> Checks);
@@ -100,7 +99,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         // seconds once, not a connect timeout for every process.
         var health = await Task.WhenAll(options.Targets.Select(async target =>
         {
-            using var agent = new GrpcTargetAgent(target, options.Credentials);
+            using var agent = new GrpcTargetAgent(target, options.Credentials, time);
             return await agent.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
         })).ConfigureAwait(false);
         foreach (var down in health.Where(h => !h.IsUp))
@@ -117,7 +116,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                using var agent = new GrpcTargetAgent(target, options.Credentials);
+                using var agent = new GrpcTargetAgent(target, options.Credentials, time);
                 checks[(pid, target)] = await Migration(agent, pid).CheckAsync(cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -222,7 +221,7 @@ public sealed partial class Evacuation(ICriu criu, EvacuationOptions options, Ti
         var report = await retry.ExecuteAsync(async token =>
         {
             attempts++;
-            using var agent = new GrpcTargetAgent(placement.Target!, options.Credentials);
+            using var agent = new GrpcTargetAgent(placement.Target!, options.Credentials, time);
             var steps = Steps is { } report
                 ? new SynchronousProgress<MigrationProgress>(step => report.Report(new EvacuationStep(placement.Pid, placement.Command, placement.Target!, step)))
                 : null;

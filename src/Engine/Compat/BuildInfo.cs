@@ -1,7 +1,7 @@
 using System.Reflection;
 using Migrate.Engine.Criu;
 
-namespace Migrate.Engine;
+namespace Migrate.Engine.Compat;
 
 /// <summary>
 /// What this build is: the version and commit Directory.Build.targets embeds

@@ -1,12 +1,12 @@
 using System.Security.Cryptography;
 
-namespace Migrate.Engine.Protocol;
+namespace Migrate.Engine.Credentials;
 
 /// <summary>
 /// The secret that binds a session to the source that opened it: 256 random
 /// bits as 64 lowercase hex digits. The target returns it from the handshake
-/// and requires it with every later call for the session
-/// (<see cref="WireProtocol.SessionSecretHeader"/>); it is never logged or printed.
+/// and requires it, in the migrate-session-secret header, with every later
+/// call for the session; it is never logged or printed.
 /// </summary>
 public static class SessionSecrets
 {
