@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Credentials;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Migration.Target;
 using Migrate.Engine.Protocol;
@@ -145,6 +146,8 @@ internal static partial class TargetHost
             await Console.Error.WriteLineAsync($"migrate-target: {e.Message}");
             return ExitCodes.Usage;
         }
+        // Before the first session: a restore parses images while the source is frozen.
+        ImageParsers.WarmUp();
         app.MapGrpcService<MigrationTargetService>();
         TargetHealth.MapTo(app);
         await app.StartAsync(cancellationToken);

@@ -12,6 +12,13 @@ namespace Migrate.Engine.Linux;
 /// </summary>
 public static partial class ProcFs
 {
+    /// <summary>Microseconds since boot, from /proc/uptime ("SECONDS.FRACTION IDLE").</summary>
+    public static ulong UptimeMicroseconds()
+    {
+        var seconds = File.ReadAllText("/proc/uptime").Split(' ')[0];
+        return (ulong)(decimal.Parse(seconds, CultureInfo.InvariantCulture) * 1_000_000);
+    }
+
     /// <summary>Whether a process or thread <paramref name="pid"/> exists (it may be a zombie).</summary>
     public static bool Exists(int pid) => Directory.Exists(PidDirectory(pid));
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Migrate.Engine.Images;
 using Migrate.Engine.Images.Proto;
 
@@ -32,7 +31,7 @@ public static class WriteTrackingParent
     public static void Write(string directory, IEnumerable<int> pids, IEnumerable<uint> sharedMemoryIds)
     {
         Directory.CreateDirectory(directory);
-        var inventory = new InventoryEntry { ImgVersion = ImageVersion, FdinfoPerId = true, DumpUptime = UptimeMicroseconds() };
+        var inventory = new InventoryEntry { ImgVersion = ImageVersion, FdinfoPerId = true, DumpUptime = ProcFs.UptimeMicroseconds() };
         File.WriteAllBytes(Path.Combine(directory, "inventory.img"), ImageWriter.Write(ImageMagic.Inventory, [inventory]));
         File.WriteAllBytes(Path.Combine(directory, "pages-1.img"), []);
         ulong pages = UserSpaceEnd >> PageSize.Shift;
@@ -42,12 +41,5 @@ public static class WriteTrackingParent
         {
             File.WriteAllBytes(Path.Combine(directory, owner.PagemapFileName), everything);
         }
-    }
-
-    // /proc/uptime: "SECONDS.FRACTION IDLE" (proc(5)).
-    private static ulong UptimeMicroseconds()
-    {
-        var seconds = File.ReadAllText("/proc/uptime").Split(' ')[0];
-        return (ulong)(decimal.Parse(seconds, CultureInfo.InvariantCulture) * 1_000_000);
     }
 }

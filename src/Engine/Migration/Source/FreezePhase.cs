@@ -1,5 +1,6 @@
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
 using Migrate.Engine.Memory;
 using Migrate.Engine.Protocol;
 
@@ -99,6 +100,7 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
         }
         Directory.CreateDirectory(images);
 
+        ImageParsers.WarmUp();
         services.Report(MigrationStage.Dumping);
         var clock = services.Clock;
         double freezeStart = clock.Now();
