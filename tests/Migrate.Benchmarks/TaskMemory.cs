@@ -1,3 +1,4 @@
+using Migrate.Engine.Images;
 using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 
@@ -20,7 +21,7 @@ internal static class TaskMemory
         var builders = new PageBatchBuilder[Batches];
         for (int batch = 0; batch < Batches; batch++)
         {
-            builders[batch] = new PageBatchBuilder(pid);
+            builders[batch] = new PageBatchBuilder(PageOwner.Task(pid));
             memory.AsSpan(batch * BatchBytes, BatchBytes).CopyTo(builders[batch].Free);
         }
         return builders;
