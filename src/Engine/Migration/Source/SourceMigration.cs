@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Migrate.Engine.Criu;
 using Migrate.Engine.Protocol;
@@ -24,27 +25,41 @@ public sealed class SourceMigration(SourceServices services, MigrationOptions op
     {
         var report = new SourceReport(services, options);
         var preflight = await new PreflightPhase(services, options).RunAsync(cancellationToken).ConfigureAwait(false);
-        if (preflight is not Preflighted passed)
+        Preflighted passed;
+        switch (preflight)
         {
-            return await RefusedAsync(report, (PreflightRefusal)preflight, NeverFrozen).ConfigureAwait(false);
+            case Preflighted ok:
+                passed = ok;
+                break;
+            case PreflightRefusal refusal:
+                return await RefusedAsync(report, refusal, NeverFrozen).ConfigureAwait(false);
+            default:
+                throw new UnreachableException($"Unknown pre-flight outcome {preflight.GetType().Name}.");
         }
         var precopy = await new PrecopyPhase(services, options).RunAsync(passed, cancellationToken).ConfigureAwait(false);
-        if (precopy is PrecopyRefusal refused)
+        Precopied precopied;
+        switch (precopy)
         {
-            var reason = SourceFailures.Describe(refused.Cause);
-            SourceLog.Refused(services.Logger, options.Pid, reason);
-            await FreezePhase.AbortTargetAsync(services, passed.SessionId, reason).ConfigureAwait(false);
-            SourceWorkDirectory.CleanUp(options.WorkDirectory, passed.SessionId, migrated: false, options.KeepImages);
-            return report.Refused(refused, NeverFrozen);
+            case Precopied ok:
+                precopied = ok;
+                break;
+            case PrecopyRefusal refused:
+                var reason = SourceFailures.Describe(refused.Cause);
+                SourceLog.Refused(services.Logger, options.Pid, reason);
+                await FreezePhase.AbortTargetAsync(services, passed.SessionId, reason).ConfigureAwait(false);
+                SourceWorkDirectory.CleanUp(options.WorkDirectory, passed.SessionId, migrated: false, options.KeepImages);
+                return report.Refused(refused, NeverFrozen);
+            default:
+                throw new UnreachableException($"Unknown pre-copy outcome {precopy.GetType().Name}.");
         }
-        var precopied = (Precopied)precopy;
         MigrationReport result;
         try
         {
             result = await new FreezePhase(services, options).RunAsync(precopied, cancellationToken).ConfigureAwait(false) switch
             {
                 Frozen frozen => report.Ended(await new CommitPhase(services, options).RunAsync(frozen).ConfigureAwait(false)),
-                var rolledBack => report.RolledBack((FreezeRolledBack)rolledBack),
+                FreezeRolledBack rolledBack => report.RolledBack(rolledBack),
+                var other => throw new UnreachableException($"Unknown freeze outcome {other.GetType().Name}."),
             };
         }
         finally
@@ -60,17 +75,20 @@ public sealed class SourceMigration(SourceServices services, MigrationOptions op
     {
         var report = new SourceReport(services, options);
         var preflight = await new PreflightPhase(services, options).RunAsync(cancellationToken).ConfigureAwait(false);
-        if (preflight is Preflighted passed)
+        switch (preflight)
         {
-            await FreezePhase.AbortTargetAsync(services, passed.SessionId, "checks only").ConfigureAwait(false);
-            return report.Checked(passed, ChecksOnly);
+            case Preflighted passed:
+                await FreezePhase.AbortTargetAsync(services, passed.SessionId, "checks only").ConfigureAwait(false);
+                return report.Checked(passed, ChecksOnly);
+            case PreflightRefusal refusal:
+                if (refusal.SessionId is { } session)
+                {
+                    await FreezePhase.AbortTargetAsync(services, session, "checks only").ConfigureAwait(false);
+                }
+                return report.Refused(refusal, ChecksOnly);
+            default:
+                throw new UnreachableException($"Unknown pre-flight outcome {preflight.GetType().Name}.");
         }
-        var refusal = (PreflightRefusal)preflight;
-        if (refusal.SessionId is { } session)
-        {
-            await FreezePhase.AbortTargetAsync(services, session, "checks only").ConfigureAwait(false);
-        }
-        return report.Refused(refusal, ChecksOnly);
     }
 
     private async Task<MigrationReport> RefusedAsync(SourceReport report, PreflightRefusal refusal, string processState)
