@@ -26,12 +26,12 @@ public sealed class SharedMemoryFile : IDisposable
 
     /// <summary>
     /// Opens the object <paramref name="area"/> of task <paramref name="pid"/>
-    /// maps, or null when that is no longer inode <paramref name="inode"/> of
+    /// maps, or null when that is no longer the area's inode of
     /// the kernel's tmpfs in base pages (the area changed, the task exited, or
     /// the object is hugetlbfs), or when map_files may not be opened (it needs
     /// CAP_SYS_ADMIN in the task's user namespace).
     /// </summary>
-    public static SharedMemoryFile? Open(int pid, MemoryArea area, ulong inode)
+    public static SharedMemoryFile? Open(int pid, MemoryArea area)
     {
         var path = string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/map_files/{area.Start:x}-{area.End:x}");
         SafeFileHandle file;
@@ -44,7 +44,7 @@ public sealed class SharedMemoryFile : IDisposable
             return null;
         }
         Interop.CheckIo(Interop.Statx(file, "", Interop.AT_EMPTY_PATH, Interop.STATX_INO | Interop.STATX_SIZE, out var stat), "statx", path);
-        if (stat.Inode != inode || stat.BlockSize != PageSize.Bytes)
+        if (stat.Inode != area.Inode || stat.BlockSize != PageSize.Bytes)
         {
             file.Dispose();
             return null;

@@ -76,7 +76,7 @@ public sealed class SharedMemoryCopy
         }
         else
         {
-            using var file = SharedMemoryFile.Open(shared.Pid, shared.Area, shared.Area.Inode);
+            using var file = SharedMemoryFile.Open(shared.Pid, shared.Area);
             if (file is null)
             {
                 return null;
