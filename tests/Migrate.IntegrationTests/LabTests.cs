@@ -28,6 +28,9 @@ public sealed partial class LabTests(Workloads workloads)
     /// </summary>
     private const double GapBoundMs = 150;
 
+    /// <summary>The lab's service address: on both A and B, and host C routes it to the one `hosts.sh service` names.</summary>
+    private const string ServiceAddress = "10.77.100.1";
+
     [Fact]
     public async Task The_lab_comes_up_and_goes_down_leaving_nothing_behind()
     {
@@ -90,8 +93,7 @@ public sealed partial class LabTests(Workloads workloads)
         double frozenMs = report.RootElement.GetProperty("frozenMs").GetDouble();
         int restored = report.RootElement.GetProperty("restoredPid").GetInt32();
         // It runs on B now: in B's network namespace, under B's agent, and beating.
-        int onB = int.Parse((await Lab.RunAsync(lab.Script, "pid", "b", restored.ToString(CultureInfo.InvariantCulture), "--prefix", lab.Prefix)).Stdout.Trim(), CultureInfo.InvariantCulture);
-        lab.Adopt(onB);
+        int onB = await lab.AdoptOnAsync("b", restored);
         Assert.Equal(await Inode($"/run/netns/{lab.Prefix}-b"), await Inode($"/proc/{onB}/ns/net"));
         ulong beats = StatusFile.Number(status, "beats");
         await StatusFile.WaitBeyondAsync(status, "beats", beats + 100, "the heartbeat to beat on host B");
@@ -125,6 +127,72 @@ public sealed partial class LabTests(Workloads workloads)
         // Every value read back from B over a new connection is exact, and the counter adds up.
         Assert.Contains($"all {Keys} values exact; DBSIZE {Keys + 1} (expected {Keys + 1})", run.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"lab:counter \d+ \(client: first \d+ \+ \d+ requests\) ok", run.Stdout);
+    }
+
+    [Fact]
+    public async Task A_service_of_nobody_whose_workers_share_memory_moves_under_load_and_answers_every_request_right()
+    {
+        const int Nobody = 65534;
+        const string Port = "7800";
+        var shmservice = workloads.Binary("shmservice");
+        await using var lab = new Lab();
+        await lab.UpAsync("--agents", "--tmpfs");
+        // The service runs as nobody, which must write its status file; the client runs as root on host C.
+        using var serviceDirectory = new TempDirectory("shmservice");
+        File.SetUnixFileMode(serviceDirectory.Path, (UnixFileMode)0x1ff);
+        var serviceStatus = serviceDirectory.Combine("service.status");
+        var clientStatus = Path.Combine(lab.Scratch.Path, "client.status");
+        // Its own IPC namespace (the SysV segment lives there, as PrivateIPC=yes gives a unit), then nobody:
+        // unshare and setpriv exec, so the PID spawn prints is the service's parent.
+        var parent = await lab.SpawnAsync("a", "unshare", "--ipc", "setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--inh-caps=-all",
+            shmservice, "serve", serviceStatus, ServiceAddress, Port, "64");
+        await Eventually.WaitAsync(() => StatusFile.Number(serviceStatus, "workers") == 2, "the service's two workers");
+        int[] workers = [(int)StatusFile.Number(serviceStatus, "worker1"), (int)StatusFile.Number(serviceStatus, "worker2")];
+        var client = await lab.SpawnAsync("c", shmservice, "client", clientStatus, ServiceAddress, Port, "2");
+        await StatusFile.WaitBeyondAsync(clientStatus, "requests", 200, "the client's first replies, from both workers");
+
+        var result = await Lab.RunAsync(
+            lab.Script, "run", "a", "--prefix", lab.Prefix, "--", Repository.Migrate, "--tcp-established",
+            "--to", "10.77.0.2:7700", "--token-file", lab.TokenFile, "--work-dir", Path.Combine(lab.WorkDirectory, "src"),
+            "--report", Path.Combine(lab.Scratch.Path, "report.json"), "--quiet", parent.Pid.ToString(CultureInfo.InvariantCulture));
+        var route = await Lab.RunAsync(lab.Script, "service", "b", "--prefix", lab.Prefix);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(route.ExitCode == 0, route.ToString());
+        // All three tasks run on B, as nobody, in one IPC namespace that is not the host's, the workers still the parent's children.
+        int onB = await lab.AdoptOnAsync("b", parent.Pid);
+        var workersOnB = new List<int>();
+        foreach (var worker in workers)
+        {
+            workersOnB.Add(await lab.AdoptOnAsync("b", worker));
+        }
+        Assert.Equal(workersOnB.Order(), ProcFs.Children(onB).Order());
+        var hostIpc = await Inode("/proc/self/ns/ipc");
+        var serviceIpc = await Inode($"/proc/{onB}/ns/ipc");
+        Assert.NotEqual(hostIpc, serviceIpc);
+        foreach (var task in workersOnB.Prepend(onB))
+        {
+            Assert.Equal(await Inode($"/run/netns/{lab.Prefix}-b"), await Inode($"/proc/{task}/ns/net"));
+            Assert.Equal(serviceIpc, await Inode($"/proc/{task}/ns/ipc"));
+            var uids = File.ReadAllLines($"/proc/{task}/status").Single(line => line.StartsWith("Uid:", StringComparison.Ordinal));
+            Assert.Equal(string.Join('\t', Enumerable.Repeat(Nobody.ToString(CultureInfo.InvariantCulture), 4)), uids["Uid:".Length..].Trim());
+        }
+        Assert.False(parent.IsAlive(), $"the service's source copy, PID {parent.Pid}, still runs");
+        // The client goes on over both of its connections, then stops after a whole request.
+        var requests = StatusFile.Number(clientStatus, "requests");
+        await StatusFile.WaitBeyondAsync(clientStatus, "requests", requests + 200, "the client to go on over its connections to B");
+        ProcFs.Signal(client.Pid, "TERM");
+        await Eventually.WaitAsync(() => !client.IsAlive(), "the client to stop");
+        var replies = StatusFile.Read(clientStatus)!;
+        Assert.True(replies["connection"] == "open" && replies["bad"] == "0", $"client: {StatusFile.Describe(clientStatus)}");
+        // Each connection was served by its own worker all along: whichever accepted it first.
+        Assert.Equal(workers.Order(), replies["workers"].Split(',').Select(worker => int.Parse(worker, CultureInfo.InvariantCulture)).Order());
+        // Over a new connection: both regions hold every value every request wrote, and the counter is the client's last reply.
+        var check = await Lab.RunAsync(lab.Script, "run", "c", "--prefix", lab.Prefix, "--", shmservice, "check", ServiceAddress, Port);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Equal($"ok counter={replies["last"]}", check.Stdout.Trim());
+        Assert.Equal("ok", StatusFile.Read(serviceStatus)!["verify"]);
+        Assert.Equal(2UL, StatusFile.Number(serviceStatus, "workers"));
     }
 
     private static long RealtimeMicroseconds() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
@@ -206,7 +274,15 @@ public sealed partial class LabTests(Workloads workloads)
             return Adopt(int.Parse(spawn.Stdout.Trim(), CultureInfo.InvariantCulture));
         }
 
-        public LabProcess Adopt(int pid)
+        /// <summary>Finds the process that is PID <paramref name="namespacePid"/> under HOST's agent (hosts.sh pid), keeps it to end, and gives its PID here.</summary>
+        public async Task<int> AdoptOnAsync(string host, int namespacePid)
+        {
+            var found = await RunAsync(Script, "pid", host, namespacePid.ToString(CultureInfo.InvariantCulture), "--prefix", Prefix);
+            Assert.True(found.ExitCode == 0, found.ToString());
+            return Adopt(int.Parse(found.Stdout.Trim(), CultureInfo.InvariantCulture)).Pid;
+        }
+
+        private LabProcess Adopt(int pid)
         {
             var process = LabProcess.Of(pid) ?? throw new InvalidOperationException($"PID {pid} is gone already");
             _processes.Add(process);

@@ -40,22 +40,7 @@
 #include <unistd.h>
 
 #include "detach.h"
-
-static void status_line(int fd, const char *line)
-{
-	char padded[128];
-	memset(padded, ' ', sizeof(padded) - 1);
-	padded[sizeof(padded) - 1] = '\n';
-	memcpy(padded, line, strlen(line) < sizeof(padded) - 1 ? strlen(line) : sizeof(padded) - 1);
-	if (pwrite(fd, padded, sizeof(padded), 0) < 0)
-		exit(1);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#include "status.h"
 
 static uint8_t pattern(size_t i)
 {
