@@ -20,7 +20,7 @@ namespace Migrate.Engine.Tests.Migration;
 /// rows of the README's crash table that are the target's to handle, and the
 /// janitor, on a fake clock.
 /// </summary>
-public sealed class TargetSessionTests : IAsyncDisposable
+public sealed class TargetSessionTests : IAsyncLifetime, IAsyncDisposable
 {
     private static readonly RestoreOrder Final = new("final", new RestoreOptions(false, false, false, false, LazyPages: true, false), [], []);
 
@@ -459,11 +459,16 @@ public sealed class TargetSessionTests : IAsyncDisposable
         Assert.Equal(secrets.Count, secrets.Distinct(StringComparer.Ordinal).Count());
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IDisposable or IAsyncLifetime, never IAsyncDisposable: with that alone every test left its work directory behind.
+    public async Task DisposeAsync()
     {
         await _sessions.DisposeAsync();
         _work.Dispose();
     }
+
+    ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
     /// <summary>A directory's files as an image stream: one chunk each, then the manifest.</summary>
     private static async IAsyncEnumerable<Wire.ImageStreamMessage> Upload(string directory)
