@@ -1,4 +1,5 @@
 using Migrate.Engine.Criu;
+using Migrate.Engine.Linux;
 
 namespace Migrate.Engine.Compat;
 
@@ -28,6 +29,9 @@ public sealed record HostFacts
 
     /// <summary>The agent's build (BuildInfo.Version), so that a refusal can name both; empty from builds that predate it.</summary>
     public string MigrateVersion { get; init; } = "";
+
+    /// <summary>The running kernel's boot ID (/proc/sys/kernel/random/boot_id): equal on both sides when they share one kernel; empty if unknown.</summary>
+    public string BootId { get; init; } = "";
 }
 
 /// <summary>
@@ -50,7 +54,12 @@ public sealed record VdsoSymbol(string Name, ulong Offset, ulong Size);
 /// The path is a symbolic link the process holds itself (opened O_PATH | O_NOFOLLOW):
 /// what the link says. Null for every other path, which the kernel names resolved.
 /// </param>
-public sealed record FileFact(string Path, ulong Size, long MtimeNs, ReadOnlyMemory<byte> ContentHash, bool Writable, bool Directory, string? LinkTarget = null);
+/// <param name="Locked">
+/// Set when the tree holds a lock or lease on it (flock, POSIX, OFD or lease; a "lock:" line in /proc/PID/fdinfo):
+/// the locked file as the source's kernel names it.
+/// </param>
+public sealed record FileFact(string Path, ulong Size, long MtimeNs, ReadOnlyMemory<byte> ContentHash, bool Writable, bool Directory, string? LinkTarget = null,
+    FileIdentity? Locked = null);
 
 /// <summary>A breakpoint byte (int3) in a private copy of a file's code page.</summary>
 /// <param name="Address">Where the process sees it.</param>

@@ -27,6 +27,7 @@ public static class HostFactsProbe
             CapabilityBoundingSet = Capabilities.BoundingSet(),
             MemoryAvailableBytes = ProcFs.MemoryAvailableBytes(),
             MigrateVersion = BuildInfo.Version,
+            BootId = ProcFs.BootId(),
         };
     }
 

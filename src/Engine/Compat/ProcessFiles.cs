@@ -25,15 +25,15 @@ public static class ProcessFiles
         {
             foreach (var area in ProcFs.Maps.Read(pid).Where(area => IsPlainPath(area.Path)))
             {
-                Add(files, area.Path, writable: false, executable: area.Executable);
+                Add(files, area.Path, writable: false, executable: area.Executable, locked: null);
             }
-            foreach (var (path, writable) in OpenFiles(pid))
+            foreach (var (path, writable, locked) in OpenFiles(pid))
             {
-                Add(files, path, writable, executable: false);
+                Add(files, path, writable, executable: false, locked);
             }
             if (ProcFs.WorkingDirectory(pid) is { } cwd && IsPlainPath(cwd))
             {
-                Add(files, cwd, writable: false, executable: false);
+                Add(files, cwd, writable: false, executable: false, locked: null);
             }
         }
         return files.Values.OrderBy(file => file.Path, StringComparer.Ordinal).ToList();
@@ -158,13 +158,14 @@ public static class ProcessFiles
         }
     }
 
-    private static void Add(Dictionary<string, FileFact> files, string path, bool writable, bool executable)
+    private static void Add(Dictionary<string, FileFact> files, string path, bool writable, bool executable, FileIdentity? locked)
     {
         if (files.TryGetValue(path, out var known))
         {
             files[path] = known with
             {
                 Writable = known.Writable || writable,
+                Locked = known.Locked ?? locked,
                 ContentHash = executable && known.ContentHash.IsEmpty && !known.Directory ? Hash(path) : known.ContentHash,
             };
             return;
@@ -172,7 +173,7 @@ public static class ProcessFiles
         if (new FileInfo(path).LinkTarget is { } linkTarget)
         {
             // A path the kernel names resolved is never a link, so the process holds this link itself (O_PATH | O_NOFOLLOW).
-            files[path] = new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: false, linkTarget);
+            files[path] = new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: false, linkTarget, locked);
             return;
         }
         FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
@@ -181,14 +182,16 @@ public static class ProcessFiles
             return; // gone since the process opened it; CRIU keeps such files in the images
         }
         files[path] = info is FileInfo file
-            ? new FileFact(path, (ulong)file.Length, ModificationNs(file), executable ? Hash(path) : ReadOnlyMemory<byte>.Empty, writable, Directory: false)
-            : new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: true);
+            ? new FileFact(path, (ulong)file.Length, ModificationNs(file), executable ? Hash(path) : ReadOnlyMemory<byte>.Empty, writable, Directory: false, Locked: locked)
+            : new FileFact(path, 0, 0, ReadOnlyMemory<byte>.Empty, writable, Directory: true, Locked: locked);
     }
 
-    private static IEnumerable<(string Path, bool Writable)> OpenFiles(int pid) =>
+    private static IEnumerable<(string Path, bool Writable, FileIdentity? Locked)> OpenFiles(int pid) =>
         ProcFs.OpenFiles(pid)
             .Where(file => IsPlainPath(file.Target))
-            .Select(file => (file.Target, ProcFs.DescriptorFlags(pid, file.Fd) is { } flags && (flags & AccessModeMask) != ReadOnly));
+            .Select(file => ProcFs.Descriptor(pid, file.Fd) is { } info
+                ? (file.Target, (info.Flags & AccessModeMask) != ReadOnly, info.Locked)
+                : (file.Target, false, null));
 
     /// <summary>
     /// A path of the file system, not a pipe, socket or anonymous inode, not a

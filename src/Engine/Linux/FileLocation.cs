@@ -18,7 +18,8 @@ internal enum FileKind
 
 /// <summary>What statx says of an open file.</summary>
 /// <param name="ModificationNs">The modification time in nanoseconds since the epoch, to the 100 ns that .NET's file times keep.</param>
-internal readonly record struct FileStatus(FileKind Kind, UnixFileMode Permissions, uint Uid, long Size, long ModificationNs);
+/// <param name="Identity">Its file system's device and its inode, as /proc/locks names them.</param>
+internal readonly record struct FileStatus(FileKind Kind, UnixFileMode Permissions, uint Uid, long Size, long ModificationNs, FileIdentity Identity);
 
 /// <summary>
 /// Files looked at without being opened: a path held as an O_PATH descriptor,
@@ -71,7 +72,7 @@ internal static class FileLocation
     /// <summary>statx of an open descriptor (AT_EMPTY_PATH), O_PATH ones included.</summary>
     public static FileStatus Stat(SafeFileHandle file)
     {
-        const uint Wanted = Interop.STATX_TYPE | Interop.STATX_MODE | Interop.STATX_UID | Interop.STATX_MTIME | Interop.STATX_SIZE;
+        const uint Wanted = Interop.STATX_TYPE | Interop.STATX_MODE | Interop.STATX_UID | Interop.STATX_MTIME | Interop.STATX_SIZE | Interop.STATX_INO;
         Interop.CheckIo(Interop.Statx(file, "", Interop.AT_EMPTY_PATH, Wanted, out var buffer), "statx");
         return new FileStatus(
             KindOf(buffer.Mode),
@@ -79,7 +80,8 @@ internal static class FileLocation
             buffer.Uid,
             (long)buffer.Size,
             // As DateTime.UnixEpoch.AddTicks(sec * 10^7 + nsec / 100), which is how the source measured it.
-            (buffer.MtimeSeconds * TimeSpan.TicksPerSecond + buffer.MtimeNanoseconds / 100) * 100);
+            (buffer.MtimeSeconds * TimeSpan.TicksPerSecond + buffer.MtimeNanoseconds / 100) * 100,
+            new FileIdentity(new DeviceNumber(buffer.DeviceMajor, buffer.DeviceMinor), buffer.Inode));
     }
 
     // S_IFMT and its values, man 7 inode.

@@ -24,6 +24,8 @@ internal static partial class Interop
         [FieldOffset(0x28)] public ulong Size;
         [FieldOffset(0x70)] public long MtimeSeconds;
         [FieldOffset(0x78)] public uint MtimeNanoseconds;
+        [FieldOffset(0x88)] public uint DeviceMajor;
+        [FieldOffset(0x8c)] public uint DeviceMinor;
     }
 
     /// <summary>man 2 statx</summary>

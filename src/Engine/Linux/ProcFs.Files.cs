@@ -5,6 +5,9 @@ namespace Migrate.Engine.Linux;
 /// <summary>A descriptor a process holds, and what /proc/PID/fd/N links to (a path, "pipe:[123]", "anon_inode:[userfaultfd]", ...).</summary>
 public readonly record struct OpenFile(int Fd, string Target);
 
+/// <summary>What /proc/PID/fdinfo/FD says of a descriptor: its open flags, and the file, when a lock or lease is held through it.</summary>
+public readonly record struct DescriptorInfo(int Flags, FileIdentity? Locked);
+
 public static partial class ProcFs
 {
     /// <summary>/proc/PID/fd: the descriptors whose link could be read; empty when the process has gone or may not be looked at.</summary>
@@ -31,19 +34,67 @@ public static partial class ProcFs
         return files;
     }
 
-    /// <summary>/proc/PID/fdinfo/FD: the open flags ("flags:\t0100002", octal), or null when the descriptor or process has gone.</summary>
-    public static int? DescriptorFlags(int pid, int fd)
+    /// <summary>
+    /// /proc/PID/fdinfo/FD: the open flags ("flags:\t0100002", octal), and
+    /// the locked file when a lock or lease is held through the descriptor (a
+    /// "lock:" line, fs/locks.c show_fd_locks); null when the descriptor or
+    /// process has gone.
+    /// </summary>
+    public static DescriptorInfo? Descriptor(int pid, int fd)
     {
         var text = ReadText(Path.Combine(PidDirectory(pid), "fdinfo", fd.ToString(CultureInfo.InvariantCulture)));
-        if (text is null)
-        {
-            return null;
-        }
-        foreach (var line in text.Split('\n'))
+        return text is null ? null : ParseDescriptor(text);
+    }
+
+    internal static DescriptorInfo? ParseDescriptor(string fdinfo)
+    {
+        int? flags = null;
+        FileIdentity? locked = null;
+        foreach (var line in fdinfo.Split('\n'))
         {
             if (line.StartsWith("flags:", StringComparison.Ordinal))
             {
-                return Convert.ToInt32(line["flags:".Length..].Trim(), 8);
+                flags = Convert.ToInt32(line["flags:".Length..].Trim(), 8);
+            }
+            else if (line.StartsWith("lock:", StringComparison.Ordinal))
+            {
+                locked ??= LockedFile(line["lock:".Length..]);
+            }
+        }
+        return flags is { } known ? new DescriptorInfo(known, locked) : null;
+    }
+
+    /// <summary>
+    /// /proc/locks: every file some process holds a lock or lease on, that
+    /// this /proc's PID namespace sees (fs/locks.c skips a holder it cannot
+    /// name; OFD locks, which have no holder, always show).
+    /// </summary>
+    public static IReadOnlySet<FileIdentity> LockedFiles() => ParseLocks(File.ReadAllText("/proc/locks"));
+
+    internal static IReadOnlySet<FileIdentity> ParseLocks(string locks) =>
+        locks.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(LockedFile).OfType<FileIdentity>().ToHashSet();
+
+    /// <summary>
+    /// The file of a lock line, "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+    /// (fs/locks.c lock_get_status): the first field of the form MAJOR:MINOR:INODE,
+    /// hex, hex, decimal. Null for a waiter's line ("1: -> FLOCK ..."), which holds nothing.
+    /// </summary>
+    private static FileIdentity? LockedFile(string line)
+    {
+        var fields = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 6 || fields[1] == "->")
+        {
+            return null;
+        }
+        foreach (var field in fields.Skip(4))
+        {
+            var parts = field.Split(':');
+            if (parts.Length == 3 &&
+                uint.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var major) &&
+                uint.TryParse(parts[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var minor) &&
+                ulong.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
+            {
+                return new FileIdentity(new DeviceNumber(major, minor), inode);
             }
         }
         return null;

@@ -53,6 +53,9 @@ public static partial class ProcFs
     /// <summary>/proc/sys/kernel/osrelease: the running kernel's release, as uname -r prints it.</summary>
     public static string KernelRelease() => File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
 
+    /// <summary>A random ID the kernel makes at each boot: two processes that read the same one run on one kernel.</summary>
+    public static string BootId() => File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+
     /// <summary>/proc/PID/comm: the command name, or null when the process has gone.</summary>
     public static string? Command(int pid) => ReadText(pid, "comm")?.Trim();
 

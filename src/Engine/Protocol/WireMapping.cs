@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Migrate.Engine.Compat;
 using Migrate.Engine.Criu;
+using Migrate.Engine.Linux;
 using Migrate.Engine.Memory;
 using Wire = Migrate.Protocol;
 
@@ -44,6 +45,7 @@ public static class WireMapping
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
             MigrateVersion = facts.MigrateVersion,
+            BootId = facts.BootId,
         };
     }
 
@@ -65,6 +67,7 @@ public static class WireMapping
             CapabilityBoundingSet = facts.CapabilityBoundingSet,
             MemoryAvailableBytes = facts.MemoryAvailableBytes,
             MigrateVersion = facts.MigrateVersion,
+            BootId = facts.BootId,
         };
     }
 
@@ -112,6 +115,9 @@ public static class WireMapping
             Writable = f.Writable,
             Directory = f.Directory,
             LinkTarget = f.LinkTarget ?? "",
+            Locked = f.Locked is { } locked
+                ? new Wire.FileIdentity { DeviceMajor = locked.Device.Major, DeviceMinor = locked.Device.Minor, Inode = locked.Inode }
+                : null,
         }));
         request.Pids.AddRange(query.Pids);
         request.UprobeSites.AddRange(query.UprobeSites.Select(ToWire));
@@ -120,7 +126,8 @@ public static class WireMapping
 
     public static PreflightQuery FromWire(Wire.PreflightRequest request) => new(
         request.Files.Select(f => new FileFact(f.Path, f.Size, f.MtimeNs, f.ContentHash.ToByteArray(), f.Writable, f.Directory,
-            f.LinkTarget.Length > 0 ? f.LinkTarget : null)).ToList(),
+            f.LinkTarget.Length > 0 ? f.LinkTarget : null,
+            f.Locked is { } locked ? new FileIdentity(new DeviceNumber(locked.DeviceMajor, locked.DeviceMinor), locked.Inode) : null)).ToList(),
         request.Pids.ToList(),
         request.UprobeSites.Select(FromWire).ToList(),
         request.UprobeMode == StripMode ? UprobeMode.Strip : UprobeMode.Require);

@@ -144,7 +144,8 @@ public sealed class ProcFsTests
             var stdin = Assert.Single(ProcFs.OpenFiles(child.Id), file => file.Fd == 0);
             Assert.StartsWith("pipe:[", stdin.Target, StringComparison.Ordinal);
             // O_RDONLY: the read end of the pipe.
-            Assert.Equal(0, ProcFs.DescriptorFlags(child.Id, 0)!.Value & 3);
+            Assert.Equal(0, ProcFs.Descriptor(child.Id, 0)!.Value.Flags & 3);
+            Assert.Null(ProcFs.Descriptor(child.Id, 0)!.Value.Locked);
 
             Process.Start("kill", ["-STOP", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).WaitForExit();
             SpinWait.SpinUntil(() => ProcFs.Stat.Read(child.Id)?.State == 'T', TimeSpan.FromSeconds(10));
@@ -156,6 +157,44 @@ public sealed class ProcFsTests
             child.Kill();
             child.WaitForExit();
         }
+    }
+
+    [Fact]
+    public void Locks_name_each_file_held_by_its_device_and_inode_and_a_waiter_holds_nothing()
+    {
+        var held = ProcFs.ParseLocks(File.ReadAllText(Path.Combine(Recorded, "locks")));
+
+        // A lease, an OFD lock (owner -1), a POSIX range and a flock, the flock's waiter adding nothing.
+        Assert.Equal(
+            new ulong[] { 11698313, 11698315, 11698316, 11698317 }.Select(inode => new FileIdentity(new DeviceNumber(0xfe, 0x00), inode)).ToHashSet(),
+            held.ToHashSet());
+    }
+
+    [Fact]
+    public void A_descriptor_with_a_lock_line_in_its_fdinfo_reads_as_locked()
+    {
+        var info = ProcFs.ParseDescriptor(File.ReadAllText(Path.Combine(Recorded, "fdinfo-locked")));
+
+        Assert.Equal(new DescriptorInfo(Convert.ToInt32("02100001", 8), new FileIdentity(new DeviceNumber(0xfe, 0x00), 11698313)), info);
+    }
+
+    [Fact]
+    public void A_lock_this_process_takes_shows_on_its_descriptor_and_in_proc_locks()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.Combine("locked"), "");
+        // Opened by open(2) itself: a FileStream that opens a path takes a flock of its own (LOCK_SH), one made from a handle does not.
+        int fd = Interop.CheckIo(Interop.Open(directory.Combine("locked"), Interop.O_RDONLY | Interop.O_CLOEXEC, 0), "open");
+        using var file = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read);
+        Assert.Null(ProcFs.Descriptor(Environment.ProcessId, fd)!.Value.Locked);
+
+        file.Lock(0, 1); // fcntl(F_SETLK) on Linux
+        var identity = FileLocation.Stat(file.SafeFileHandle).Identity;
+
+        Assert.Equal(identity, ProcFs.Descriptor(Environment.ProcessId, fd)!.Value.Locked);
+        Assert.Contains(identity, ProcFs.LockedFiles());
+        file.Unlock(0, 1);
+        Assert.DoesNotContain(identity, ProcFs.LockedFiles());
     }
 
     [Fact]

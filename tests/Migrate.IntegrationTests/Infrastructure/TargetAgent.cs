@@ -64,12 +64,26 @@ internal sealed partial class TargetAgent : IAsyncDisposable
     /// <param name="ownPidNamespace">Run in a PID and mount namespace of its own, as another host would be.</param>
     /// <param name="tokenFile">Share another agent's token file (and with it its key and operator secret) instead of making one.</param>
     /// <param name="workDirectory">The agent's work directory, instead of a fresh one it makes.</param>
+    /// <param name="privateCopyOf">
+    /// A directory the agent sees a copy of (cp -a, bind-mounted over it in its own mount namespace): the files
+    /// there are other files to the agent, with other inodes, as on a host that does not share them.
+    /// </param>
     public static async Task<TargetAgent> StartAsync(
         IReadOnlyDictionary<string, string>? environment = null, string[]? arguments = null, bool ownPidNamespace = true, string? tokenFile = null,
-        string? workDirectory = null)
+        string? workDirectory = null, string? privateCopyOf = null)
     {
         var directory = new TempDirectory("target");
         workDirectory ??= directory.Combine("work");
+        string[] ownView = [];
+        if (privateCopyOf is not null)
+        {
+            Assert.True(ownPidNamespace, "a private copy needs the agent's own mount namespace");
+            var copy = directory.Combine("private-copy");
+            var copied = await ChildProcess.RunAsync("cp", ["-a", privateCopyOf, copy], TimeSpan.FromMinutes(1));
+            Assert.True(copied.ExitCode == 0, copied.ToString());
+            // unshare's mount namespace is private (its default propagation): the bind mount goes with it.
+            ownView = ["sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh", copy, privateCopyOf];
+        }
         var start = new ProcessStartInfo(ownPidNamespace ? "unshare" : Repository.MigrateTarget)
         {
             RedirectStandardOutput = true,
@@ -77,7 +91,7 @@ internal sealed partial class TargetAgent : IAsyncDisposable
         };
         string[] command =
         [
-            .. ownPidNamespace ? new[] { "--pid", "--fork", "--mount-proc", "--kill-child", Repository.MigrateTarget } : [],
+            .. ownPidNamespace ? (string[])["--pid", "--fork", "--mount-proc", "--kill-child", .. ownView, Repository.MigrateTarget] : [],
             "--listen", "127.0.0.1:0", "--work-dir", workDirectory, "--token-file", tokenFile ?? directory.Combine("token"),
             .. arguments ?? [],
         ];

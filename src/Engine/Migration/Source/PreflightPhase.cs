@@ -51,6 +51,7 @@ public sealed class PreflightPhase(SourceServices services, MigrationOptions opt
             checks.AddRange(HostChecks.Compare(source, handshake.Target));
             var inspection = services.Host.Inspect(tree, source, handshake.Target, options.Uprobes);
             checks.AddRange(inspection.Checks);
+            checks.Add(FileLocks.Check(inspection.Files, options.FileLocks));
             var query = new PreflightQuery(inspection.Files, tree.Pids, inspection.UprobeSites, options.Uprobes.Mode);
             checks.AddRange(await services.Target.PreflightAsync(handshake.SessionId, query, cancellationToken).ConfigureAwait(false));
             checks = checks.Select(Ignore).ToList();

@@ -18,6 +18,9 @@ public interface ITargetHost : IProcessControl
     /// <summary>The PIDs are free here. <paramref name="when"/> says when the check runs, for the report.</summary>
     CheckResult CheckPids(IReadOnlyList<int> pids, string when);
 
+    /// <summary>No file the tree holds locked is the source's own (one kernel) or locked here already.</summary>
+    CheckResult CheckFileLocks(IReadOnlyList<FileFact> files, string sourceBootId);
+
     CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip);
 
     /// <summary>The restored tasks hold the file's bytes at the stripped sites.</summary>

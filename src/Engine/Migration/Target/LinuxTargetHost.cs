@@ -22,6 +22,8 @@ public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
 
     public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => PidCheck.Verify(pids, when);
 
+    public CheckResult CheckFileLocks(IReadOnlyList<FileFact> files, string sourceBootId) => FileLocks.Verify(files, sourceBootId);
+
     public CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip) => UprobeSites.Verify(sites, strip);
 
     public CheckResult CheckStripped(IReadOnlyList<UprobeSite> sites) => UprobeSites.VerifyStripped(sites);

@@ -69,6 +69,7 @@ public sealed class TargetSession : IAsyncDisposable
         [
             await host.CheckCpuAsync(Source.CpuinfoImage, cancellationToken).ConfigureAwait(false),
             host.CheckFiles(query.Files, _services.Options.MaxPreflightHashBytes, cancellationToken),
+            host.CheckFileLocks(query.Files, Source.BootId),
             host.CheckPids(query.Pids, "pre-flight"),
             host.CheckUprobeSites(query.UprobeSites, strip: query.UprobeMode == UprobeMode.Strip),
         ];

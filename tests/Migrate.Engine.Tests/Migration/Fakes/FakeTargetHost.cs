@@ -42,6 +42,8 @@ internal sealed class FakeTargetHost(Journal journal) : ITargetHost
 
     public CheckResult CheckFiles(IReadOnlyList<FileFact> files, long maxHashBytes, CancellationToken cancellationToken) => Checks.Pass("files", "all the same");
 
+    public CheckResult CheckFileLocks(IReadOnlyList<FileFact> files, string sourceBootId) => Checks.Pass("file-locks", "none locked here");
+
     public CheckResult CheckPids(IReadOnlyList<int> pids, string when) => Checks.Pass("pids", $"{when}: free");
 
     public CheckResult CheckUprobeSites(IReadOnlyList<UprobeSite> sites, bool strip) => Checks.Pass("uprobes", "none");
