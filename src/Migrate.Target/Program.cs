@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Migrate.Common;
 using Migrate.Engine.Credentials;
+using Migrate.Engine.Migration.Target;
 using Migrate.Target;
 
 var config = new Option<string?>("--config")
@@ -40,9 +41,14 @@ var keepImages = new Option<bool>("--keep-images")
 {
     Description = "Keep each session's images after it ends",
 };
+var restoredCgroups = new Option<string>("--restored-cgroups")
+{
+    Description = "Where restored processes go: 'source', the cgroups they had there (made here if missing), or 'agent', this agent's own (its systemd unit's) (default source)",
+};
+restoredCgroups.AcceptOnlyFromAmong("source", "agent");
 var limits = new StorageLimitOptions();
 var policy = new RestorePolicyOptions();
-Option[] configurable = [listen, workDir, tokenFile, certificate, key, clientCa, keepImages, maxConnections, .. limits.All, .. policy.All];
+Option[] configurable = [listen, workDir, tokenFile, certificate, key, clientCa, keepImages, restoredCgroups, maxConnections, .. limits.All, .. policy.All];
 
 var root = new RootCommand("migrate-target: receives migrating processes and restores them with CRIU") { config };
 foreach (var option in configurable)
@@ -63,6 +69,12 @@ root.SetAction((parse, cancellationToken) =>
             file.Get(parse, workDir, "/var/lib/migrate-target"),
             file.Get(parse, tokenFile, CredentialFile.DefaultPath),
             file.Get(parse, keepImages, false),
+            file.Get(parse, restoredCgroups, "source") switch
+            {
+                "source" => RestoredCgroups.Source,
+                "agent" => RestoredCgroups.Agent,
+                var other => throw new TargetConfigException($"restored-cgroups is 'source' or 'agent', not '{other}' ({file.Path})"),
+            },
             file.Get(parse, certificate, null),
             file.Get(parse, key, null),
             file.Get(parse, clientCa, null),

@@ -17,7 +17,7 @@ namespace Migrate.Target;
 /// <param name="CertificateFile">Present this certificate instead of the self-signed one; null for that one.</param>
 /// <param name="ClientCaFile">Require client certificates that these CAs signed; null for none.</param>
 internal sealed record TargetHostOptions(
-    string Listen, string WorkDirectory, string TokenFile, bool KeepImages,
+    string Listen, string WorkDirectory, string TokenFile, bool KeepImages, RestoredCgroups RestoredCgroups,
     string? CertificateFile, string? KeyFile, string? ClientCaFile, int MaxConnections, StorageLimits Limits, RestorePolicy Policy);
 
 /// <summary>Wires the target agent: Kestrel on HTTP/2 over TLS, authentication, the gRPC service.</summary>
@@ -103,6 +103,7 @@ internal static partial class TargetHost
         {
             WorkDirectory = Path.GetFullPath(options.WorkDirectory),
             KeepImages = options.KeepImages,
+            RestoredCgroups = options.RestoredCgroups,
             MaxSessionBytes = options.Limits.MaxSessionBytes,
             MaxTotalBytes = options.Limits.MaxTotalBytes,
             MinFreeDiskBytes = options.Limits.MinFreeDiskBytes,

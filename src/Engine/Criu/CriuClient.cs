@@ -126,6 +126,13 @@ public sealed record CriuRestore : CriuAction
     /// <summary>Memory is served on demand by a <see cref="CriuLazyPages"/> daemon sharing the work directory.</summary>
     public bool LazyPages { get; init; }
 
+    /// <summary>
+    /// Leave the tasks in CRIU's own cgroups, and so in the caller's, rather than
+    /// in those the images name (criu --manage-cgroups=ignore; the default, soft,
+    /// creates the source's cgroups here and moves the tasks into them).
+    /// </summary>
+    public bool KeepCallersCgroups { get; init; }
+
     internal override string Name => "restore";
 
     internal override CriuOpts ToOptions(string configFile)
@@ -135,6 +142,10 @@ public sealed record CriuRestore : CriuAction
         // orphaned when CRIU exits (rpc.proto: rst_sibling, swrk only).
         options.RstSibling = true;
         options.LazyPages = LazyPages;
+        if (KeepCallersCgroups)
+        {
+            options.ManageCgroupsMode = CriuCgMode.Ignore;
+        }
         return options;
     }
 }

@@ -5,14 +5,14 @@ namespace Migrate.IntegrationTests.Infrastructure;
 /// <summary>tests/workloads/counter.c: counts, and checks a buffer against a known checksum.</summary>
 internal sealed class Counter : Workload
 {
-    private Counter(Workloads workloads, int bufferMiB)
-        : base(workloads, "counter", directory => [Path.Combine(directory, "status"), bufferMiB.ToString(CultureInfo.InvariantCulture)])
+    private Counter(Workloads workloads, int bufferMiB, WorkloadPlacement? placement)
+        : base(workloads, "counter", directory => [Path.Combine(directory, "status"), bufferMiB.ToString(CultureInfo.InvariantCulture)], placement)
     {
     }
 
-    public static async Task<Counter> StartAsync(Workloads workloads, int bufferMiB)
+    public static async Task<Counter> StartAsync(Workloads workloads, int bufferMiB, WorkloadPlacement? placement = null)
     {
-        var counter = new Counter(workloads, bufferMiB);
+        var counter = new Counter(workloads, bufferMiB, placement);
         await counter.WaitForProgressAsync();
         return counter;
     }

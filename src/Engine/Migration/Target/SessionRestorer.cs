@@ -105,6 +105,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                 LinkRemap = restoreOptions.LinkRemap,
                 AllowUprobes = restoreOptions.AllowUprobes,
                 LazyPages = lazy,
+                KeepCallersCgroups = options.RestoredCgroups == RestoredCgroups.Agent,
                 LeaveStopped = true,
             }, onNotify: null, cancellationToken).ConfigureAwait(false);
         }

@@ -23,6 +23,9 @@ public sealed record TargetOptions
     /// <summary>The most bytes of executables and libraries one pre-flight request may make the target hash.</summary>
     public long MaxPreflightHashBytes { get; init; } = 4L << 30;
 
+    /// <summary>Where restored tasks go in the cgroup tree.</summary>
+    public RestoredCgroups RestoredCgroups { get; init; } = RestoredCgroups.Source;
+
     /// <summary>What sources may make this target run.</summary>
     public Compat.RestorePolicy Policy { get; init; } = Compat.RestorePolicy.Default;
 
@@ -31,6 +34,20 @@ public sealed record TargetOptions
 
     /// <summary>How long restored tasks may take to reach the stopped state CRIU leaves them in.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Where restored tasks go in the cgroup tree.</summary>
+public enum RestoredCgroups
+{
+    /// <summary>Into the cgroups they had on the source, made here if missing (CRIU's default).</summary>
+    Source,
+
+    /// <summary>
+    /// Into the agent's own: under systemd, the tasks are part of the agent's
+    /// unit, which the service manager knows, instead of cgroups of the
+    /// source's units made behind its back. The source's cgroup limits do not move.
+    /// </summary>
+    Agent,
 }
 
 public enum TargetSessionState
