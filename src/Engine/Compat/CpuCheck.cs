@@ -48,11 +48,17 @@ public static class CpuCheck
             await File.WriteAllBytesAsync(Path.Combine(directory.FullName, ImageName), sourceCpu, cancellationToken).ConfigureAwait(false);
             if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckInstructions, cancellationToken).ConfigureAwait(false) is { } instructions)
             {
-                return Checks.Fail(CheckName, $"this CPU lacks instructions the source's CPU has (CRIU: {instructions})",
-                    "migrate to a host with at least the source's CPU features; with --ignore-check cpu only if the process is known not to use them");
+                return instructions.ComparedCpus
+                    ? Checks.Fail(CheckName, $"this CPU lacks instructions the source's CPU has (CRIU: {instructions.Reason})",
+                        "migrate to a host with at least the source's CPU features; with --ignore-check cpu only if the process is known not to use them")
+                    : CouldNotRun(instructions.Reason);
             }
-            if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckFpu, cancellationToken).ConfigureAwait(false) is { } fpu)
+            if (await CriuRefusesAsync(criu, directory.FullName, CriuCpuInfo.CheckFpu, cancellationToken).ConfigureAwait(false) is { Reason: var fpu } refusal)
             {
+                if (!refusal.ComparedCpus)
+                {
+                    return CouldNotRun(fpu);
+                }
                 return fpu.Contains("xsave size", StringComparison.Ordinal)
                     ? Checks.Warn(CheckName, $"the FPU's xsave area differs ({fpu}): a process that binds a library function lazily after the move " +
                                              "may overrun the frame glibc sized on the source's CPU",
@@ -67,7 +73,18 @@ public static class CpuCheck
         }
     }
 
-    private static async Task<string?> CriuRefusesAsync(ICriu criu, string directory, uint capabilities, CancellationToken cancellationToken)
+    /// <summary>CRIU failed before it compared anything: the check cannot tell, and says so rather than blame the CPU.</summary>
+    private static CheckResult CouldNotRun(string reason) => Checks.Fail(CheckName, $"CRIU's cpuinfo check could not run on the target (CRIU: {reason})",
+        "see why in the target agent's log: CRIU runs there as root and needs ptrace; the CPUs were not compared");
+
+    /// <summary>Why CRIU refused, or null if it passed.</summary>
+    /// <param name="ComparedCpus">
+    /// The refusal came from CRIU's CPU comparison (criu/arch/*/cpu.c), not from
+    /// CRIU failing to start, which also fails the check (its kerndat probes, say).
+    /// </param>
+    private sealed record Refusal(string Reason, bool ComparedCpus);
+
+    private static async Task<Refusal?> CriuRefusesAsync(ICriu criu, string directory, uint capabilities, CancellationToken cancellationToken)
     {
         try
         {
@@ -77,7 +94,9 @@ public static class CpuCheck
         }
         catch (CriuException e)
         {
-            return string.Join("; ", e.ErrorLines.Select(line => line.Contains("): ", StringComparison.Ordinal) ? line[(line.IndexOf("): ", StringComparison.Ordinal) + 3)..] : line));
+            return new Refusal(
+                string.Join("; ", e.ErrorLines.Select(line => line.Contains("): ", StringComparison.Ordinal) ? line[(line.IndexOf("): ", StringComparison.Ordinal) + 3)..] : line)),
+                e.ErrorLines.Any(line => line.Contains("/cpu.c:", StringComparison.Ordinal)));
         }
     }
 }

@@ -97,7 +97,11 @@ internal sealed class FakeCriu(Journal journal, FakeTimeProvider time) : ICriu
 
     public Task DumpCpuInfoAsync(CriuCpuInfo dump, CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>What CRIU's cpuinfo check fails with, if it fails.</summary>
+    public Exception? CpuInfoCheckFailure { get; set; }
+
+    public Task CheckCpuInfoAsync(CriuCpuInfo check, CancellationToken cancellationToken) =>
+        CpuInfoCheckFailure is { } failure ? Task.FromException(failure) : Task.CompletedTask;
 
     private static ValueTask<bool> Notify(CriuNotifyHandler? onNotify, string script) => onNotify?.Invoke(script, 0) ?? ValueTask.FromResult(true);
 }
