@@ -68,6 +68,29 @@ public sealed class OneShotMigrationTests(Workloads workloads)
         await counter.WaitForProgressAsync();
     }
 
+    [Theory]
+    [InlineData("write-protect")]
+    [InlineData("content-hash")]
+    public async Task A_process_with_a_zombie_child_moves_with_its_zombie(string precopy)
+    {
+        await using var target = await TargetAgent.StartAsync();
+        // The shell's background child exits unreaped; the shell becomes the counter, which never waits: a zombie child.
+        // setsid first, so the zombie's session is the tree's: one left in the test host's session makes CRIU's restore
+        // hang on the helper task it creates for it (README, Limits).
+        using var counter = await Counter.StartAsync(workloads, bufferMiB: 4, new WorkloadPlacement(Launcher: ["setsid", "sh", "-c", "true & exec \"$@\"", "sh"]));
+        await Eventually.WaitAsync(() => ProcFs.Children(counter.Pid).Any(child => ProcFs.State(child) == 'Z'), "the counter's child to become a zombie");
+        int zombie = ProcFs.Children(counter.Pid).Single();
+
+        var result = await MigrateCli.RunAsync("--precopy", precopy, "--to", target.Address, "--token-file", target.TokenFile, counter.Pid.ToString());
+
+        // CRIU dumps a zombie without memory: no pagemap image for the final pages to read.
+        Assert.True(result.ExitCode == 0, result.ToString());
+        int restored = Assert.IsType<int>(target.FindProcess(counter.Pid));
+        Assert.Equal('Z', ProcFs.State(Assert.IsType<int>(target.FindProcess(zombie))));
+        Assert.Contains(target.FindProcess(zombie)!.Value, ProcFs.Children(restored));
+        await counter.WaitForProgressAsync();
+    }
+
     [Fact]
     public async Task A_wrong_token_is_refused_and_the_process_is_untouched()
     {

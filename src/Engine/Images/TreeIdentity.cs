@@ -31,8 +31,6 @@ public sealed record ThreadIdentity(int Pid, int Tid, CredsEntry Creds);
 /// </summary>
 public sealed record TreeIdentity(IReadOnlyList<ThreadIdentity> Threads, TreeNamespaces Namespaces, UsernsEntry? UserNamespace)
 {
-    private const uint DeadTask = 2;
-
     public static TreeIdentity Read(string imagesDirectory)
     {
         var tasks = ProcessTreeImage.Read(imagesDirectory);
@@ -78,7 +76,7 @@ public sealed record TreeIdentity(IReadOnlyList<ThreadIdentity> Threads, TreeNam
     {
         int pid = Id(task.Pid, imagesDirectory);
         var leader = ReadCore(imagesDirectory, pid);
-        if (leader.Tc?.TaskState == DeadTask)
+        if (leader.Tc?.TaskState == TaskStates.Zombie)
         {
             yield break;
         }

@@ -44,7 +44,8 @@ public sealed class ContentHashTracker(Func<IReadOnlyList<int>> currentTasks) : 
     {
         var rebuild = new List<PagesRebuild>();
         var pagemaps = new List<(int Pid, PagemapImage Pagemap)>();
-        foreach (var pid in ProcessTreeImage.Pids(imagesDirectory))
+        // A zombie has no memory to dump, and no pagemap image.
+        foreach (var pid in TaskStates.WithMemory(imagesDirectory))
         {
             var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(pid)));
             pagemaps.Add((pid, pagemap));

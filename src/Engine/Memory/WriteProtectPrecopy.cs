@@ -67,7 +67,8 @@ public sealed class WriteProtectPrecopy(Func<IReadOnlyList<int>> currentTasks, I
     {
         var missing = new List<(int Pid, IReadOnlyList<PageRange> Ranges)>();
         var hostPids = currentTasks().ToDictionary(ImagePid);
-        foreach (var imagePid in ProcessTreeImage.Pids(imagesDirectory))
+        // A zombie has no memory to dump, and no pagemap image.
+        foreach (var imagePid in TaskStates.WithMemory(imagesDirectory))
         {
             var pagemap = PagemapImage.Read(Path.Combine(imagesDirectory, PagemapImage.FileName(imagePid)));
             var sent = _sent.GetValueOrDefault(imagePid) ?? new PageRanges();

@@ -32,8 +32,8 @@ public interface ITargetHost : IProcessControl
     /// <summary>The PIDs of the tree in the images, from CRIU's pstree image.</summary>
     IReadOnlyList<int> ImagePids(string imagesDirectory);
 
-    /// <summary>The tasks of the images that were stopped when dumped (<see cref="Images.TaskStates"/>).</summary>
-    IReadOnlySet<int> StoppedWhenDumped(string imagesDirectory);
+    /// <summary>The tasks of the images that were stopped, or zombies, when dumped (<see cref="Images.TaskStates"/>).</summary>
+    Images.DumpedTaskStates DumpedStates(string imagesDirectory);
 
     /// <summary>
     /// Pins what a failed restore left of a tree: the tasks of <paramref name="pids"/>

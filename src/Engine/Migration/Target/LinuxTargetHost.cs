@@ -32,7 +32,7 @@ public sealed class LinuxTargetHost(ICriu criu) : ITargetHost
 
     public IReadOnlyList<int> ImagePids(string imagesDirectory) => ProcessTreeImage.Pids(imagesDirectory);
 
-    public IReadOnlySet<int> StoppedWhenDumped(string imagesDirectory) => TaskStates.Stopped(imagesDirectory);
+    public DumpedTaskStates DumpedStates(string imagesDirectory) => TaskStates.Read(imagesDirectory);
 
     public long AvailableDiskBytes(string directory) => new DriveInfo(directory).AvailableFreeSpace;
 

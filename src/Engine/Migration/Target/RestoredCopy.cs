@@ -1,4 +1,5 @@
 using Migrate.Engine.Criu;
+using Migrate.Engine.Images;
 
 namespace Migrate.Engine.Migration.Target;
 
@@ -6,8 +7,8 @@ namespace Migrate.Engine.Migration.Target;
 /// A restored tree, stopped, and the lazy-pages daemon that serves its memory
 /// when it was restored lazily. Only <see cref="Resume"/> lets it run.
 /// </summary>
-/// <param name="stoppedWhenDumped">Tasks that were stopped on the source (TaskStates): the resume leaves them stopped.</param>
-internal sealed class RestoredCopy(IStoppedTasks tasks, IReadOnlySet<int> stoppedWhenDumped, ILazyPagesDaemon? lazyPages) : IAsyncDisposable
+/// <param name="dumpedStates">Tasks that were stopped on the source (the resume leaves them stopped), and zombies there.</param>
+internal sealed class RestoredCopy(IStoppedTasks tasks, DumpedTaskStates dumpedStates, ILazyPagesDaemon? lazyPages) : IAsyncDisposable
 {
     public static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
     private bool _lazyPagesStopped;
@@ -18,7 +19,9 @@ internal sealed class RestoredCopy(IStoppedTasks tasks, IReadOnlySet<int> stoppe
 
     public ILazyPagesDaemon? LazyPages => lazyPages;
 
-    public void Resume() => tasks.Resume(stoppedWhenDumped);
+    public DumpedTaskStates DumpedStates => dumpedStates;
+
+    public void Resume() => tasks.Resume(dumpedStates.Stopped);
 
     /// <summary>Kills the tasks and stops the daemon; returns how many tasks it killed.</summary>
     public async Task<int> KillAsync()

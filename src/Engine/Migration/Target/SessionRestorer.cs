@@ -127,7 +127,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
         RestoredCopy copy;
         try
         {
-            copy = new RestoredCopy(host.Pin(pids), host.StoppedWhenDumped(images), lazyPages);
+            copy = new RestoredCopy(host.Pin(pids), host.DumpedStates(images), lazyPages);
         }
         catch
         {
@@ -159,7 +159,9 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
     private async Task VerifyStoppedAsync(RestoredCopy copy, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + options.StopTimeout;
-        while (copy.Pids.FirstOrDefault(pid => !host.State(pid).IsStopped()) is var running && running != 0)
+        // A zombie was dumped dead and comes back dead: it never runs, so it cannot duplicate anything.
+        while (copy.Pids.FirstOrDefault(pid => !host.State(pid).IsStopped() && !(copy.DumpedStates.Zombies.Contains(pid) && host.State(pid) == 'Z'))
+               is var running && running != 0)
         {
             if (time.GetUtcNow() > deadline)
             {

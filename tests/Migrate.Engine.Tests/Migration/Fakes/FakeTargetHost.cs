@@ -1,4 +1,5 @@
 using Migrate.Engine.Compat;
+using Migrate.Engine.Images;
 using Migrate.Engine.Migration;
 using Migrate.Engine.Migration.Target;
 
@@ -60,7 +61,7 @@ internal sealed class FakeTargetHost(Journal journal) : ITargetHost
 
     public IReadOnlyList<int> ImagePids(string imagesDirectory) => TreePids;
 
-    public IReadOnlySet<int> StoppedWhenDumped(string imagesDirectory) => StoppedOnSource;
+    public DumpedTaskStates DumpedStates(string imagesDirectory) => DumpedTaskStates.None with { Stopped = StoppedOnSource };
 
     public void ReapExitedChildren() => journal.Add("children reaped");
 }
