@@ -51,9 +51,11 @@ public sealed class PreflightPhase(SourceServices services, MigrationOptions opt
             checks.AddRange(HostChecks.Compare(source, handshake.Target));
             var inspection = services.Host.Inspect(tree, source, handshake.Target, options.Uprobes);
             checks.AddRange(inspection.Checks);
-            checks.Add(FileLocks.Check(inspection.Files, options.FileLocks));
             var query = new PreflightQuery(inspection.Files, tree.Pids, inspection.UprobeSites, options.Uprobes.Mode);
-            checks.AddRange(await services.Target.PreflightAsync(handshake.SessionId, query, cancellationToken).ConfigureAwait(false));
+            var onTarget = await services.Target.PreflightAsync(handshake.SessionId, query, cancellationToken).ConfigureAwait(false);
+            // One file-locks check in the report: the source's refusal (no --file-locks), else the target's verdict.
+            var locks = FileLocks.Check(inspection.Files, options.FileLocks);
+            checks.AddRange(locks.Failed ? onTarget.Where(check => check.Name != FileLocks.CheckName).Append(locks) : onTarget);
             checks = checks.Select(Ignore).ToList();
             if (checks.FirstOrDefault(check => check.Failed) is { } failure)
             {
