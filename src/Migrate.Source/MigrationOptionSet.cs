@@ -16,6 +16,11 @@ internal sealed class VerificationOptionSet
         Description = "With --allow-uprobes: require (each probe site must have a live probe on the target) or strip (restore the file's bytes; the process runs unprobed there)",
         DefaultValueFactory = _ => "require",
     }.AcceptOnlyFromAmong("require", "strip");
+    private readonly Option<string> _ghostLimit = new("--ghost-limit")
+    {
+        Description = "The most a deleted file the process holds may take on disk (bytes, or with K, M or G): CRIU copies its content into the images (criu --ghost-limit)",
+        DefaultValueFactory = _ => "1M",
+    };
     private readonly Option<string[]> _ignoreCheck = new("--ignore-check")
     {
         Description = "Let a failed pre-flight check only warn (repeatable); the operator takes the risk it names",
@@ -26,12 +31,17 @@ internal sealed class VerificationOptionSet
     {
         command.Options.Add(_allowUprobes);
         command.Options.Add(_uprobes);
+        command.Options.Add(_ghostLimit);
         command.Options.Add(_ignoreCheck);
     }
 
+    /// <summary>The options with these set; throws <see cref="UsageException"/> on values out of range.</summary>
     public MigrationOptions Apply(ParseResult parse, MigrationOptions options) => options with
     {
         Uprobes = new UprobePolicy(parse.GetValue(_allowUprobes), parse.GetValue(_uprobes) == "strip" ? UprobeMode.Strip : UprobeMode.Require),
+        GhostLimit = Units.TryParseBytes(parse.GetValue(_ghostLimit)!, out long ghostLimit) && ghostLimit is > 0 and <= uint.MaxValue
+            ? (uint)ghostLimit
+            : throw new UsageException("--ghost-limit must be a size from 1 byte to 4095M, such as 8M"),
         IgnoredChecks = parse.GetValue(_ignoreCheck)!.ToHashSet(StringComparer.Ordinal),
     };
 }
@@ -54,6 +64,10 @@ internal sealed class MigrationOptionSet
     private readonly Option<bool> _linkRemap = new("--link-remap")
     {
         Description = "Files the process holds open but that were unlinked are linked back under a temporary name instead of copied (criu --link-remap)",
+    };
+    private readonly Option<bool> _extUnixSk = new("--ext-unix-sk")
+    {
+        Description = "Migrate unix sockets connected to a peer outside the process tree, such as /dev/log; the peer's path must exist on the target (criu --ext-unix-sk)",
     };
     private readonly Option<bool> _keepImages = new("--keep-images") { Description = "Keep the source's image files after the migration" };
     private readonly Option<string> _workDir = new("--work-dir")
@@ -88,7 +102,7 @@ internal sealed class MigrationOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _tcpClose, _skipInFlight, _fileLocks, _linkRemap, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
+        foreach (var option in new Option[] { _shellJob, _tcpEstablished, _tcpClose, _skipInFlight, _fileLocks, _linkRemap, _extUnixSk, _keepImages, _workDir, _precopy, _maxRounds, _downtimeTarget, _requireConvergence, _restore })
         {
             command.Options.Add(option);
         }
@@ -118,6 +132,7 @@ internal sealed class MigrationOptionSet
             SkipInFlight = parse.GetValue(_skipInFlight),
             FileLocks = parse.GetValue(_fileLocks),
             LinkRemap = parse.GetValue(_linkRemap),
+            ExternalUnixSockets = parse.GetValue(_extUnixSk),
             KeepImages = parse.GetValue(_keepImages),
             Precopy = parse.GetValue(_precopy) switch
             {

@@ -12,6 +12,20 @@ internal static class Units
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
     };
 
+    /// <summary>"4096", "512K", "8M", "1G" (powers of 1024, as CRIU's parse_size reads them).</summary>
+    public static bool TryParseBytes(string text, out long bytes)
+    {
+        int shift = text.Length == 0 ? 0 : char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 };
+        var digits = shift == 0 ? text : text[..^1];
+        bytes = 0;
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long count) || count > long.MaxValue >> shift)
+        {
+            return false;
+        }
+        bytes = count << shift;
+        return true;
+    }
+
     public static string Milliseconds(double ms) => string.Create(CultureInfo.InvariantCulture, $"{ms:0.0} ms");
 
     /// <summary>A rough duration: "8 s", "2 min 5 s".</summary>

@@ -28,7 +28,7 @@ public sealed class FileLockTests(Workloads workloads)
         var result = await MigrateCli.RunAsync("--file-locks", "--to", target.Address, "--token-file", target.TokenFile, locker.Pid.ToString(CultureInfo.InvariantCulture));
 
         Assert.True(result.ExitCode == 3, result.ToString());
-        var check = Named(result, "file-locks");
+        var check = result.Check("file-locks");
         Assert.Equal("fail", check.GetProperty("result").GetString());
         // The target, in a PID namespace of its own, cannot see the lock in its /proc/locks: it knows the file by its identity on one kernel.
         Assert.Equal($"{path} is the very file the process holds locked: source and target run on one kernel, and the restore would wait for the source copy's lock, or break its lease, while it is frozen",
@@ -49,7 +49,7 @@ public sealed class FileLockTests(Workloads workloads)
 
         // Without the check, CRIU's dump would fail with the tree frozen ("Some file locks are hold without option").
         Assert.True(result.ExitCode == 3, result.ToString());
-        var check = result.Report!.Value.GetProperty("checks").EnumerateArray().First(c => c.GetProperty("name").GetString() == "file-locks");
+        var check = result.Check("file-locks");
         Assert.Equal("fail", check.GetProperty("result").GetString());
         Assert.Equal($"the tree holds a lock or lease on {files.Combine("service.lock")}: CRIU dumps file locks only with --file-locks", check.GetProperty("detail").GetString());
         await locker.WaitForTicksAsync();
@@ -71,7 +71,7 @@ public sealed class FileLockTests(Workloads workloads)
         var result = await MigrateCli.RunAsync("--file-locks", "--to", target.Address, "--token-file", target.TokenFile, locker.Pid.ToString(CultureInfo.InvariantCulture));
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal("pass", Named(result, "file-locks").GetProperty("result").GetString());
+        Assert.Equal("pass", result.Check("file-locks").GetProperty("result").GetString());
         var restored = target.FindProcess(locker.Pid);
         Assert.NotNull(restored);
         // The restored process holds its lock through the same descriptor, and sees it as its own.
@@ -82,8 +82,4 @@ public sealed class FileLockTests(Workloads workloads)
         var status = Migrate.Engine.Linux.FileLocation.Stat(location);
         Assert.DoesNotContain(status.Identity, Migrate.Engine.Linux.ProcFs.LockedFiles());
     }
-
-    /// <summary>The last check of that name: the target's, where both sides run one.</summary>
-    private static System.Text.Json.JsonElement Named(MigrateResult result, string name) =>
-        result.Report!.Value.GetProperty("checks").EnumerateArray().Last(check => check.GetProperty("name").GetString() == name);
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Migrate.IntegrationTests.Infrastructure;
@@ -89,6 +90,41 @@ public sealed class OneShotMigrationTests(Workloads workloads)
         Assert.Equal('Z', ProcFs.State(Assert.IsType<int>(target.FindProcess(zombie))));
         Assert.Contains(target.FindProcess(zombie)!.Value, ProcFs.Children(restored));
         await counter.WaitForProgressAsync();
+    }
+
+    [Fact]
+    public async Task A_deleted_file_past_the_ghost_limit_is_refused_before_the_freeze_and_moves_with_its_content_under_a_higher_limit()
+    {
+        using var files = new TempDirectory("ghost");
+        var path = files.Combine("spool");
+        var content = new byte[4 << 20];
+        Random.Shared.NextBytes(content);
+        await File.WriteAllBytesAsync(path, content);
+        await using var target = await TargetAgent.StartAsync();
+        using var holder = await Locker.StartAsync(workloads, path, "open");
+        File.Delete(path);
+        string pid = holder.Pid.ToString(CultureInfo.InvariantCulture);
+
+        var refused = await MigrateCli.RunAsync("--to", target.Address, "--token-file", target.TokenFile, pid);
+
+        // Without the check, CRIU's dump would fail with the tree frozen ("Can't dump ghost file ... increase limit").
+        Assert.True(refused.ExitCode == 3, refused.ToString());
+        var check = refused.Check("deleted-files");
+        Assert.Equal("fail", check.GetProperty("result").GetString());
+        Assert.Equal($"task {pid} holds {path}, deleted, with 4096 KiB on disk: CRIU copies a deleted file's content into the images only up to --ghost-limit (1024 KiB)",
+            check.GetProperty("detail").GetString());
+        Assert.StartsWith("pass --ghost-limit 4M or more", check.GetProperty("remedy").GetString(), StringComparison.Ordinal);
+        await holder.WaitForTicksAsync();
+
+        var moved = await MigrateCli.RunAsync("--ghost-limit", "8M", "--to", target.Address, "--token-file", target.TokenFile, pid);
+
+        Assert.True(moved.ExitCode == 0, moved.ToString());
+        Assert.Equal("pass", moved.Check("deleted-files").GetProperty("result").GetString());
+        int restored = Assert.IsType<int>(target.FindProcess(holder.Pid));
+        // The restored process holds the file deleted still, with every byte it had.
+        Assert.EndsWith(" (deleted)", new FileInfo($"/proc/{restored}/fd/{holder.Fd}").LinkTarget, StringComparison.Ordinal);
+        Assert.Equal(content, await File.ReadAllBytesAsync($"/proc/{restored}/fd/{holder.Fd}"));
+        await holder.WaitForTicksAsync();
     }
 
     [Fact]

@@ -132,12 +132,9 @@ public sealed class SharedMemoryTests(Workloads workloads)
         }
     }
 
-    private static string? Check(MigrateResult result, string name) => Named(result, name).GetProperty("result").GetString();
+    private static string? Check(MigrateResult result, string name) => result.Check(name).GetProperty("result").GetString();
 
-    private static string? Detail(MigrateResult result, string name) => Named(result, name).GetProperty("detail").GetString();
-
-    private static System.Text.Json.JsonElement Named(MigrateResult result, string name) =>
-        result.Report!.Value.GetProperty("checks").EnumerateArray().Last(check => check.GetProperty("name").GetString() == name);
+    private static string? Detail(MigrateResult result, string name) => result.Check(name).GetProperty("detail").GetString();
 
     /// <summary>This test's process, and so migrate run by it, holds CAP_SYS_RESOURCE (bit 24 of CapEff, linux/capability.h).</summary>
     private static bool HoldsCapSysResource()

@@ -1,14 +1,15 @@
 /*
  * locker: holds a file lock or lease, and says whether it still does.
  *
- *   locker STATUS_FILE PATH flock|posix|lease
+ *   locker STATUS_FILE PATH flock|posix|lease|open
  *
  * Opens PATH (created if missing) and takes an exclusive lock on it: flock(2)
  * LOCK_EX, a POSIX lock (fcntl F_SETLK, F_WRLCK over the whole file), or a
- * write lease (fcntl F_SETLEASE, F_WRLCK). Then every 10 ms it asks the
- * kernel whether the lock is still its own (F_GETLEASE for a lease; for the
- * others, whether its /proc/self/fdinfo line for the descriptor names a lock)
- * and rewrites STATUS_FILE in place:
+ * write lease (fcntl F_SETLEASE, F_WRLCK); "open" takes none and only holds
+ * the file open. Then every 10 ms it asks the kernel whether the lock is
+ * still its own (F_GETLEASE for a lease; for the others, whether its
+ * /proc/self/fdinfo line for the descriptor names a lock; for "open", whether
+ * the descriptor is open) and rewrites STATUS_FILE in place:
  *
  *   ticks=N held=yes|no fd=D pid=P
  *
@@ -35,6 +36,8 @@ static int take(int fd, const char *kind)
 	}
 	if (strcmp(kind, "lease") == 0)
 		return fcntl(fd, F_SETLEASE, F_WRLCK);
+	if (strcmp(kind, "open") == 0)
+		return 0;
 	return -1;
 }
 
@@ -55,7 +58,7 @@ static int fdinfo_shows_lock(int fd)
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s STATUS_FILE PATH flock|posix|lease\n", argv[0]);
+		fprintf(stderr, "usage: %s STATUS_FILE PATH flock|posix|lease|open\n", argv[0]);
 		return 2;
 	}
 	int status = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -71,9 +74,9 @@ int main(int argc, char **argv)
 	}
 	detach_keeping(keep, 2);
 
-	int lease = strcmp(argv[3], "lease") == 0, held = 1;
+	int lease = strcmp(argv[3], "lease") == 0, open_only = strcmp(argv[3], "open") == 0, held = 1;
 	for (unsigned long long ticks = 1;; ticks++) {
-		held = held && (lease ? fcntl(fd, F_GETLEASE) == F_WRLCK : fdinfo_shows_lock(fd));
+		held = held && (open_only ? fcntl(fd, F_GETFD) >= 0 : lease ? fcntl(fd, F_GETLEASE) == F_WRLCK : fdinfo_shows_lock(fd));
 		char line[128];
 		snprintf(line, sizeof(line), "ticks=%llu held=%s fd=%d pid=%d", ticks, held ? "yes" : "no", fd, getpid());
 		status_line(status, line);

@@ -41,6 +41,9 @@ public abstract record CriuAction
     /// <summary>Open files that were unlinked are linked back instead of copied into the images (criu --link-remap).</summary>
     public bool LinkRemap { get; init; }
 
+    /// <summary>Unix sockets connected to a peer outside the tree are dumped, and connected again by the peer's path (criu --ext-unix-sk).</summary>
+    public bool ExternalUnixSockets { get; init; }
+
     /// <summary>The tasks are left stopped after the action (criu --leave-stopped).</summary>
     public bool LeaveStopped { get; init; } = true;
 
@@ -62,6 +65,7 @@ public abstract record CriuAction
         TcpClose = TcpClose,
         FileLocks = FileLocks,
         LinkRemap = LinkRemap,
+        ExtUnixSk = ExternalUnixSockets,
         LeaveStopped = LeaveStopped,
         NotifyScripts = true,
         // Only established connections need the network locked while frozen,
@@ -99,6 +103,12 @@ public sealed record CriuDump : CriuAction
     /// <summary>Connections still in a listening socket's accept queue are left behind (criu --skip-in-flight).</summary>
     public bool SkipInFlight { get; init; }
 
+    /// <summary>CRIU's own --ghost-limit (criu/include/cr_options.h, DEFAULT_GHOST_LIMIT).</summary>
+    public const uint DefaultGhostLimit = 1 << 20;
+
+    /// <summary>The most a deleted file may take on disk for CRIU to copy its content into the images (criu --ghost-limit).</summary>
+    public uint GhostLimit { get; init; } = DefaultGhostLimit;
+
     internal override string Name => PreDump ? "pre-dump" : "dump";
 
     internal override CriuConfigFile ToConfigFile()
@@ -113,6 +123,7 @@ public sealed record CriuDump : CriuAction
         options.Pid = Pid;
         options.TrackMem = TrackMemory;
         options.TcpSkipInFlight = SkipInFlight;
+        options.GhostLimit = GhostLimit;
         if (ParentImages is not null)
         {
             options.ParentImg = ParentImages;

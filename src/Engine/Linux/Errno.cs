@@ -9,6 +9,7 @@ public enum Errno
     EINTR = 4,
     ENXIO = 6,
     ENOMEM = 12,
+    EACCES = 13,
     EBADF = 9,
     EFAULT = 14,
     EBUSY = 16,

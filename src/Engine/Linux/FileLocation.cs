@@ -19,7 +19,10 @@ internal enum FileKind
 /// <summary>What statx says of an open file.</summary>
 /// <param name="ModificationNs">The modification time in nanoseconds since the epoch, to the 100 ns that .NET's file times keep.</param>
 /// <param name="Identity">Its file system's device and its inode, as /proc/locks names them.</param>
-internal readonly record struct FileStatus(FileKind Kind, UnixFileMode Permissions, uint Uid, long Size, long ModificationNs, FileIdentity Identity);
+/// <param name="Links">Its hard links: 0 once it is deleted.</param>
+/// <param name="AllocatedBytes">What it takes on disk (st_blocks × 512): less than its size when sparse.</param>
+internal readonly record struct FileStatus(
+    FileKind Kind, UnixFileMode Permissions, uint Uid, long Size, long ModificationNs, FileIdentity Identity, uint Links, long AllocatedBytes);
 
 /// <summary>
 /// Files looked at without being opened: a path held as an O_PATH descriptor,
@@ -42,6 +45,23 @@ internal static class FileLocation
         }
         var error = LinuxException.FromLastError("open", path);
         return error.Errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw error;
+    }
+
+    /// <summary>
+    /// statx of the file a /proc magic link names (/proc/PID/fd/N,
+    /// /proc/PID/map_files/START-END), deleted or not, opened as a location
+    /// only; null when the link has gone or may not be followed.
+    /// </summary>
+    public static FileStatus? StatThrough(string magicLink)
+    {
+        int fd = Interop.Open(magicLink, Interop.O_PATH | Interop.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var error = LinuxException.FromLastError("open", magicLink);
+            return error.Errno is Errno.ENOENT or Errno.EACCES or Errno.EPERM ? null : throw error;
+        }
+        using var location = new SafeFileHandle(fd, ownsHandle: true);
+        return Stat(location);
     }
 
     /// <summary>
@@ -72,7 +92,8 @@ internal static class FileLocation
     /// <summary>statx of an open descriptor (AT_EMPTY_PATH), O_PATH ones included.</summary>
     public static FileStatus Stat(SafeFileHandle file)
     {
-        const uint Wanted = Interop.STATX_TYPE | Interop.STATX_MODE | Interop.STATX_UID | Interop.STATX_MTIME | Interop.STATX_SIZE | Interop.STATX_INO;
+        const uint Wanted = Interop.STATX_TYPE | Interop.STATX_MODE | Interop.STATX_NLINK | Interop.STATX_UID | Interop.STATX_MTIME |
+            Interop.STATX_SIZE | Interop.STATX_BLOCKS | Interop.STATX_INO;
         Interop.CheckIo(Interop.Statx(file, "", Interop.AT_EMPTY_PATH, Wanted, out var buffer), "statx");
         return new FileStatus(
             KindOf(buffer.Mode),
@@ -81,7 +102,9 @@ internal static class FileLocation
             (long)buffer.Size,
             // As DateTime.UnixEpoch.AddTicks(sec * 10^7 + nsec / 100), which is how the source measured it.
             (buffer.MtimeSeconds * TimeSpan.TicksPerSecond + buffer.MtimeNanoseconds / 100) * 100,
-            new FileIdentity(new DeviceNumber(buffer.DeviceMajor, buffer.DeviceMinor), buffer.Inode));
+            new FileIdentity(new DeviceNumber(buffer.DeviceMajor, buffer.DeviceMinor), buffer.Inode),
+            buffer.Links,
+            (long)buffer.Blocks * 512);
     }
 
     // S_IFMT and its values, man 7 inode.

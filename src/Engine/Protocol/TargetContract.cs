@@ -24,7 +24,9 @@ public sealed record PreflightQuery(IReadOnlyList<FileFact> Files, IReadOnlyList
 /// <param name="LazyPages">Resume before all memory is loaded: a local lazy-pages daemon serves the pages.</param>
 /// <param name="AllowUprobes">The images hold a [uprobes] area (criu --allow-uprobes).</param>
 /// <param name="TcpClose">Connected TCP sockets were dumped without their state and are restored shut down (criu --tcp-close).</param>
-public sealed record RestoreOptions(bool ShellJob, bool TcpEstablished, bool FileLocks, bool LinkRemap, bool LazyPages, bool AllowUprobes, bool TcpClose = false);
+/// <param name="ExternalUnixSockets">Unix sockets whose peer was outside the tree are connected again by the peer's path (criu --ext-unix-sk).</param>
+public sealed record RestoreOptions(
+    bool ShellJob, bool TcpEstablished, bool FileLocks, bool LinkRemap, bool LazyPages, bool AllowUprobes, bool TcpClose = false, bool ExternalUnixSockets = false);
 
 /// <summary>Restore an image set, with the tasks left stopped.</summary>
 /// <param name="Rebuild">Pages images the target writes from the pages it holds (content-hash pre-copy).</param>

@@ -147,6 +147,7 @@ public static class WireMapping
                 LazyPages = order.Options.LazyPages,
                 AllowUprobes = order.Options.AllowUprobes,
                 TcpClose = order.Options.TcpClose,
+                ExtUnixSk = order.Options.ExternalUnixSockets,
             },
         };
         request.Rebuild.AddRange(order.Rebuild.Select(r => new Wire.PagesRebuild { Pid = r.Pid, PagemapFile = r.PagemapFile, PagesFile = r.PagesFile }));
@@ -159,7 +160,8 @@ public static class WireMapping
         var options = request.Options ?? new Wire.RestoreOptions();
         return new RestoreOrder(
             request.Set,
-            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyPages, options.AllowUprobes, options.TcpClose),
+            new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyPages, options.AllowUprobes, options.TcpClose,
+                options.ExtUnixSk),
             request.Rebuild.Select(r => new PagesRebuild(r.Pid, r.PagemapFile, r.PagesFile)).ToList(),
             request.StripSites.Select(FromWire).ToList());
     }

@@ -554,7 +554,7 @@ public sealed class SourceMigrationTests : IDisposable
         public IStoppedTasks Pin(IEnumerable<int> pids) => inner.Pin(pids);
         public ProcessTree Discover(int pid) => inner.Discover(pid);
         public Task<HostFacts> CollectFactsAsync(CancellationToken ct) => inner.CollectFactsAsync(ct);
-        public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, UprobePolicy uprobes) => inner.Inspect(tree, source, target, uprobes);
+        public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, MigrationOptions options) => inner.Inspect(tree, source, target, options);
         public bool HasUprobesArea(IReadOnlyList<int> pids) => inner.HasUprobesArea(pids);
         public IMemoryTracker CreateTracker(PrecopyMode mode, int pid, string dir) => inner.CreateTracker(mode, pid, dir);
         public IReadOnlyList<FreezeHazard> FindFreezeHazards(string images, VdsoLayout? vdso) =>

@@ -1,6 +1,6 @@
 namespace Migrate.IntegrationTests.Infrastructure;
 
-/// <summary>tests/workloads/locker.c: holds an exclusive flock, POSIX lock or write lease on a file, and says whether it still does.</summary>
+/// <summary>tests/workloads/locker.c: holds an exclusive flock, POSIX lock or write lease on a file, or the file only open, and says whether it still does.</summary>
 internal sealed class Locker : Workload
 {
     private Locker(Workloads workloads, string path, string kind)
@@ -8,7 +8,7 @@ internal sealed class Locker : Workload
     {
     }
 
-    /// <param name="kind">flock, posix or lease.</param>
+    /// <param name="kind">flock, posix, lease, or open (no lock).</param>
     public static async Task<Locker> StartAsync(Workloads workloads, string path, string kind)
     {
         var locker = new Locker(workloads, path, kind);

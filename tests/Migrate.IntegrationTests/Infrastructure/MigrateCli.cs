@@ -5,6 +5,10 @@ namespace Migrate.IntegrationTests.Infrastructure;
 internal sealed record MigrateResult(int ExitCode, string Stdout, string Stderr, JsonElement? Report)
 {
     public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+
+    /// <summary>The report's check of that name: a report holds one of each.</summary>
+    public JsonElement Check(string name) =>
+        Report!.Value.GetProperty("checks").EnumerateArray().Single(check => check.GetProperty("name").GetString() == name);
 }
 
 /// <summary>Runs the published migrate CLI as an operator would.</summary>

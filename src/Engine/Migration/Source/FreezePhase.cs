@@ -115,6 +115,8 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
             SkipInFlight = options.SkipInFlight,
             FileLocks = options.FileLocks,
             LinkRemap = options.LinkRemap,
+            ExternalUnixSockets = options.ExternalUnixSockets,
+            GhostLimit = options.GhostLimit,
             AllowUprobes = hasUprobes,
         }), clock.Time, cancellationToken);
         double dumpEnd;
@@ -183,7 +185,8 @@ public sealed class FreezePhase(SourceServices services, MigrationOptions option
 
     private RestoreOrder Order(Preflighted preflight, FinalPages pages, bool hasUprobes) => new(
         FinalSet,
-        new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyRestore, hasUprobes, options.TcpClose),
+        new RestoreOptions(options.ShellJob, options.TcpEstablished, options.FileLocks, options.LinkRemap, options.LazyRestore, hasUprobes, options.TcpClose,
+            options.ExternalUnixSockets),
         pages.Rebuild,
         options.Uprobes.Mode == UprobeMode.Strip ? preflight.UprobeSites : []);
 

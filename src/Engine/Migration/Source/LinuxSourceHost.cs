@@ -18,7 +18,7 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
 
     public Task<HostFacts> CollectFactsAsync(CancellationToken cancellationToken) => HostFactsProbe.CollectAsync(criu, cancellationToken);
 
-    public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, UprobePolicy uprobes)
+    public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, MigrationOptions options)
     {
         // Both memory checks look at the same maps: read each task's once.
         var maps = tree.Pids.ToDictionary(pid => pid, pid => ProcFs.Maps.Read(pid));
@@ -28,10 +28,11 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
             SharedMemory.Check(maps),
             SysvNamespace.Check(tree.RootPid, maps),
             LimitsAccess.Check(tree.Pids, source.CriuFeatures.ReadsProcLimits, ResourceLimits.CanRead),
+            DeletedFiles.Check(DeletedFiles.Find(tree.Pids), options.GhostLimit),
         };
         IReadOnlyList<UprobeSite> sites = [];
         var probed = tree.Pids.Where(UprobeSites.HasUprobesArea).ToList();
-        if (probed.Count > 0 && !uprobes.Allow)
+        if (probed.Count > 0 && !options.Uprobes.Allow)
         {
             checks.Add(Checks.Fail(UprobeSites.CheckName,
                 $"task {probed[0]} has a [uprobes] area: uprobes were hit in it, and restored where they are not active it would die of SIGTRAP",

@@ -1,4 +1,5 @@
 using Migrate.Engine.Compat;
+using Migrate.Engine.Criu;
 
 namespace Migrate.Engine.Migration.Source;
 
@@ -17,6 +18,12 @@ public sealed record MigrationOptions
     public bool SkipInFlight { get; init; }
     public bool FileLocks { get; init; }
     public bool LinkRemap { get; init; }
+
+    /// <summary>The most a deleted file the tree holds may take on disk: CRIU copies its content into the images (criu --ghost-limit).</summary>
+    public uint GhostLimit { get; init; } = CriuDump.DefaultGhostLimit;
+
+    /// <summary>Unix sockets connected to a peer outside the tree are dumped, and connected again by the peer's path on the target (criu --ext-unix-sk).</summary>
+    public bool ExternalUnixSockets { get; init; }
     public bool KeepImages { get; init; }
     public PrecopyChoice Precopy { get; init; } = PrecopyChoice.Auto;
     public int MaxRounds { get; init; } = 8;

@@ -49,7 +49,7 @@ public sealed class PreflightPhase(SourceServices services, MigrationOptions opt
             source = await services.Host.CollectFactsAsync(cancellationToken).ConfigureAwait(false);
             handshake = await services.Target.HandshakeAsync(source, cancellationToken).ConfigureAwait(false);
             checks.AddRange(HostChecks.Compare(source, handshake.Target));
-            var inspection = services.Host.Inspect(tree, source, handshake.Target, options.Uprobes);
+            var inspection = services.Host.Inspect(tree, source, handshake.Target, options);
             checks.AddRange(inspection.Checks);
             var query = new PreflightQuery(inspection.Files, tree.Pids, inspection.UprobeSites, options.Uprobes.Mode);
             var onTarget = await services.Target.PreflightAsync(handshake.SessionId, query, cancellationToken).ConfigureAwait(false);

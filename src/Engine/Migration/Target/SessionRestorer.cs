@@ -103,6 +103,7 @@ internal sealed class SessionRestorer(ICriu criu, CriuFeatureSet features, ITarg
                 TcpClose = restoreOptions.TcpClose,
                 FileLocks = restoreOptions.FileLocks,
                 LinkRemap = restoreOptions.LinkRemap,
+                ExternalUnixSockets = restoreOptions.ExternalUnixSockets,
                 AllowUprobes = restoreOptions.AllowUprobes,
                 LazyPages = lazy,
                 KeepCallersCgroups = options.RestoredCgroups == RestoredCgroups.Agent,

@@ -64,7 +64,7 @@ internal sealed class FakeHost(Journal journal) : ISourceHost
 
     public Task<HostFacts> CollectFactsAsync(CancellationToken cancellationToken) => Task.FromResult(Facts("source"));
 
-    public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, UprobePolicy uprobes) =>
+    public SourceInspection Inspect(ProcessTree tree, HostFacts source, HostFacts target, MigrationOptions options) =>
         new([Checks.Pass("capabilities", "held on the target")], [], [], HasUprobesArea: false);
 
     public bool HasUprobesArea(IReadOnlyList<int> pids) => ChecksHazards;
