@@ -165,9 +165,19 @@ not_run_because() {
 # fails naming the first option migrate has no way to pass.
 migrate_options() {
   local t=$1 option
-  for option in $(desc "$t" opts) $(desc "$t" dopts) $(desc "$t" ropts); do
+  # shellcheck disable=SC2046 # one option or value per word
+  set -- $(desc "$t" opts) $(desc "$t" dopts) $(desc "$t" ropts)
+  while [ $# -gt 0 ]; do
+    option=$1
+    shift
     case $option in
-      --tcp-established|--tcp-close|--skip-in-flight|--file-locks|--link-remap) echo "$option" ;;
+      --tcp-established|--tcp-close|--skip-in-flight|--file-locks|--link-remap|--ext-unix-sk) echo "$option" ;;
+      --ghost-limit) echo "$option $1"; shift ;;
+      # How CRIU reads a sparse deleted file's content (with FIEMAP or by
+      # SEEK_DATA), not what it dumps: migrate leaves CRIU's default.
+      --ghost-fiemap|--no-ghost-fiemap) ;;
+      # The lock migrate takes for --tcp-established is nftables already.
+      --network-lock) [ "$1" = nftables ] || { echo "$option $1"; return 1; }; shift ;;
       # CRIU's default cgroup mode is soft (criu/include/cr_options.h), and
       # migrate leaves it so.
       --manage-cgroups|--manage-cgroups=soft) ;;
