@@ -20,7 +20,9 @@ public sealed partial class ZdtmTests
     /// that once failed under migrate only: a stopped task, a held symbolic
     /// link, a futex (many zero pages in one batch), TCP sockets moved shut
     /// down, a listening socket's unaccepted connection left behind, a
-    /// memfd shorter than a page, mapped shared (pre-copied shared memory),
+    /// memfd shorter than a page, mapped shared (pre-copied shared memory), a
+    /// private mapping that runs past the end of its shared memory object
+    /// (unpopulated pages there must not be write-protected),
     /// zombies (dumped without memory, restored dead, never stopped), a task
     /// stopped by SIGTSTP (CRIU patch 0006), a sparse deleted file past CRIU's
     /// default ghost limit (--ghost-limit) and a datagram socket connected to
@@ -31,7 +33,7 @@ public sealed partial class ZdtmTests
     [
         "env00", "caps00", "pipe00", "posix_timers", "sockets00", "fd_from_pidfd",
         "stopped02", "symlink", "futex", "socket-tcp-close2", "socket-tcp-skip-in-flight", "memfd02", "shmemfd",
-        "zombie00", "sigpending", "stopped03", "ghost_multi_hole00", "socket-ext",
+        "zombie00", "sigpending", "stopped03", "ghost_multi_hole00", "socket-ext", "shmemfd-priv",
     ];
 
     [Fact]

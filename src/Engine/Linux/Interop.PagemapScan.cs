@@ -21,6 +21,11 @@ internal static partial class Interop
     /// <summary>The page has no uffd-wp bit: written since it was last protected, or never protected.</summary>
     internal const ulong PAGE_IS_WRITTEN = 1 << 1;
 
+    internal const ulong PAGE_IS_PRESENT = 1 << 3;
+
+    /// <summary>In swap, or an unpopulated page that holds a uffd-wp marker.</summary>
+    internal const ulong PAGE_IS_SWAPPED = 1 << 4;
+
     /// <summary>struct pm_scan_arg</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct PmScanArg

@@ -75,7 +75,12 @@ public static partial class ProcFs
         /// fills <paramref name="regions"/> with the runs of pages written since
         /// they were last write-protected (present or swapped, without the
         /// uffd-wp bit) and, with <paramref name="protect"/>, write-protects
-        /// exactly those it reports. Returns how many regions it filled and, in
+        /// exactly those it reports. Unpopulated pages are never reported: in a
+        /// file-backed area (a private mapping of a file or of shared memory)
+        /// the kernel counts them as written, and protecting them leaves a
+        /// uffd-wp marker that reads as swapped. CRIU's dump then takes such a
+        /// page, one past the end of its file included, for one the caller
+        /// pre-copied. Returns how many regions it filled and, in
         /// <paramref name="walkEnd"/>, where it stopped: before <paramref name="end"/>
         /// when <paramref name="regions"/> is full. Returns -1 when the memory
         /// it was opened on is gone (the process exited or exec'd).
@@ -93,6 +98,7 @@ public static partial class ProcFs
                     Vec = (ulong)vector,
                     VecLength = (ulong)regions.Length,
                     CategoryMask = Interop.PAGE_IS_WRITTEN,
+                    CategoryAnyofMask = Interop.PAGE_IS_PRESENT | Interop.PAGE_IS_SWAPPED,
                     ReturnMask = Interop.PAGE_IS_WRITTEN,
                 };
                 int count = Interop.Ioctl(File, Interop.PAGEMAP_SCAN, &arg);
