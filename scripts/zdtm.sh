@@ -347,10 +347,45 @@ run_criu() {
   reason=$(finish_test "$t" "$target_pid" "$pid" "$run")
 }
 
+# Whether test T holds a kernel object that a file in its directory names: a
+# lock or lease (the tests that ask for --file-locks) or a named FIFO's
+# buffer. By hand, CRIU's dump kills the test before the restore takes the
+# object again. migrate keeps the source copy frozen until the target's has
+# been restored, as it must: on one kernel the restore would wait for the
+# source copy's lock, break its lease, or find the FIFO's data still in the
+# frozen copy's FIFO. Two hosts have two kernels and two disks, so for these
+# tests the target gets a copy of the test's directory of its own.
+needs_own_directory() {
+  [[ " $(desc "$1" opts) " == *" --file-locks "* ]] || [[ $1 == fifo || $1 == fifo_ro ]]
+}
+
+# Gives the migrate-target whose PID 1 is HOLDER a copy of RUN, made now, at
+# RUN in its mount namespace (a private one: unshare's default propagation).
+# What the restored test writes there lands in COPY. A file under a lease is
+# not opened, since an open for reading breaks a write lease: it must be
+# empty, and its copy is made empty, with the same owner, mode and times.
+target_own_directory() {
+  local holder=$1 run=$2 copy=$3 leased file
+  # /proc/locks: "ID: LEASE STATE TYPE PID MAJ:MIN:INODE START END"; waiters' lines have a "->" more.
+  leased=" $(awk '$2 == "LEASE" { n = split($6, id, ":"); print id[n] }' /proc/locks | tr '\n' ' ') "
+  mkdir "$copy" && chmod --reference="$run" "$copy" && chown --reference="$run" "$copy" || return 1
+  for file in "$run"/* "$run"/.[!.]*; do
+    [ -e "$file" ] || [ -L "$file" ] || continue
+    if [[ $leased == *" $(stat -c %i "$file") "* ]]; then
+      [ -f "$file" ] && [ ! -s "$file" ] || return 1
+      touch "$copy/${file##*/}" && chown --reference="$file" "$copy/${file##*/}" \
+        && chmod --reference="$file" "$copy/${file##*/}" && touch --reference="$file" "$copy/${file##*/}" || return 1
+    else
+      cp -a "$file" "$copy/" || return 1
+    fi
+  done
+  touch --reference="$run" "$copy" && nsenter --target "$holder" --mount -- mount --bind "$copy" "$run"
+}
+
 # run_migrate T RUN: migrate from one sandbox to a migrate-target in another.
 # Sets $reason and fails if the test does not pass.
 run_migrate() {
-  local t=$1 run=$2 pid options restored status=0 source_prefix
+  local t=$1 run=$2 pid options restored status=0 source_prefix results=$2
   options=$(migrate_options "$t") || { reason="migrate has no option for CRIU's ${options##*$'\n'}"; return 1; }
   sandbox_start source sleep infinity || { reason="could not make the namespaces"; return 1; }
   agent_target_start "$run" --mount --uts --ipc --net || status=$?
@@ -358,6 +393,10 @@ run_migrate() {
   [ "$status" -eq 0 ] || { reason="migrate-target did not start: $(tail -n1 "$run/target.log")"; return 1; }
   sandbox_connect "$source_pid" "$AGENT_TARGET_PID" || { reason="could not link the namespaces"; return 1; }
   pid=$(start_test "$t" "$source_pid" "$run") || { reason=$(start_error "$t" "$run"); return 1; }
+  if needs_own_directory "$t"; then
+    results=$run.target
+    target_own_directory "$AGENT_TARGET_PID" "$run" "$results" || { reason="could not give the target a directory of its own"; return 1; }
+  fi
   # shellcheck disable=SC2034 # read through agent_migrate's nameref
   source_prefix=(in_sandbox_at "$source_pid" "$run" "$run/migrate.out" timeout "$migrate_timeout")
   # shellcheck disable=SC2086 # one option per word
@@ -367,7 +406,7 @@ run_migrate() {
     return 1
   fi
   restored=$(agent_report_field "$run" restoredPid)
-  reason=$(finish_test "$t" "$AGENT_TARGET_PID" "${restored:-$pid}" "$run")
+  reason=$(finish_test "$t" "$AGENT_TARGET_PID" "${restored:-$pid}" "$results")
 }
 
 # What zdtm's tests could change on the host if they escaped their namespaces.
@@ -392,9 +431,10 @@ run_side() {
       mkdir -p "$logs/$t"
       rm -rf "${logs:?}/$t/$side"
       cp -a "$run" "$logs/$t/$side"
+      [ -d "$run.target" ] && cp -a "$run.target" "$logs/$t/$side/target-directory"
     fi
   fi
-  rm -rf "$run"
+  rm -rf "$run" "$run.target"
 }
 
 cleanup() {
