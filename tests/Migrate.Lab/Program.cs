@@ -3,9 +3,10 @@ using Migrate.Lab.Commands;
 using Migrate.Lab.Infrastructure;
 
 using var interrupts = new Interrupts();
-var root = new RootCommand("Migrate.Lab: the downtime lab's matrix and the whole-migration benchmark, with real agents and real CRIU");
+var root = new RootCommand("Migrate.Lab: the downtime lab's matrix, the whole-migration benchmark and the downtime floor, with real agents and real CRIU");
 root.Subcommands.Add(new MatrixCommand().Build());
 root.Subcommands.Add(new BenchCommand().Build());
+root.Subcommands.Add(new FloorCommand().Build());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

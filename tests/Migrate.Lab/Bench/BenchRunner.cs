@@ -35,20 +35,18 @@ internal sealed class BenchRunner(BenchPlan plan, LocalTarget target, string dir
 {
     public const string ThroughputPrecopy = "content-hash";
 
-    private int _failures;
+    private readonly VerifiedMigrations _migrations = new(target, directory, plan.SizeMiB);
 
-    public int Failures => _failures;
+    public int Failures => _migrations.Failures;
 
     public List<ThroughputRun> Throughput { get; } = [];
 
     public List<FreezeRun> Freezes { get; } = [];
 
-    private TimeSpan WorkloadTimeout => TimeSpan.FromSeconds(180 + plan.SizeMiB / 4.0);
-
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         // The agent serves many migrations: a small one first, not counted, so its first-use costs do not land in run 1.
-        if (await MigrateAsync("warmup", heapfill, [16, "heap"], ["--precopy", ThroughputPrecopy], cancellationToken) is null)
+        if (await _migrations.RunAsync("warmup", heapfill, [16, "heap"], ["--precopy", ThroughputPrecopy], cancellationToken) is null)
         {
             throw new LabException("the warm-up migration failed");
         }
@@ -61,7 +59,7 @@ internal sealed class BenchRunner(BenchPlan plan, LocalTarget target, string dir
                          ("dirtier", dirtier, [plan.SizeMiB, 0, 0]),
                      })
             {
-                if (await MigrateAsync($"{kind}-{run}", binary, arguments, ["--precopy", ThroughputPrecopy], cancellationToken) is not { } report)
+                if (await _migrations.RunAsync($"{kind}-{run}", binary, arguments, ["--precopy", ThroughputPrecopy], cancellationToken) is not { } report)
                 {
                     continue;
                 }
@@ -76,7 +74,7 @@ internal sealed class BenchRunner(BenchPlan plan, LocalTarget target, string dir
             {
                 string name = $"hot-{method.Name}-{run}";
                 var options = ((MigrateCli)method.Mover).Options;
-                if (await MigrateAsync(name, dirtier, [plan.SizeMiB, plan.HotMiB, 0], options, cancellationToken) is not { } report)
+                if (await _migrations.RunAsync(name, dirtier, [plan.SizeMiB, plan.HotMiB, 0], options, cancellationToken) is not { } report)
                 {
                     continue;
                 }
@@ -86,71 +84,5 @@ internal sealed class BenchRunner(BenchPlan plan, LocalTarget target, string dir
                     $"  {name,-22} frozen {report.FrozenMs,6:F0} ms, {final.BytesOnWire / 1048576.0,6:F1} MiB in {final.PagesSent,6} pages during the freeze, {report.Rounds.Count} rounds ({ReportFile.JsonName(report.Precopy!.StopReason!.Value)})"));
             }
         }
-    }
-
-    /// <summary>Starts a fresh workload, migrates it, verifies it on the target and ends it there; null (counted) if that failed.</summary>
-    private async Task<MigrationReport?> MigrateAsync(
-        string name, string binary, object[] arguments, IReadOnlyList<string> options, CancellationToken cancellationToken)
-    {
-        using var workload = await BenchWorkload.StartAsync(name, binary, directory, arguments, WorkloadTimeout, cancellationToken);
-        var reportPath = Path.Combine(directory, name + ".json");
-        ProcessOutcome migrate;
-        try
-        {
-            migrate = await ChildProcess.RunAsync(Repository.Migrate,
-                ["--to", $"127.0.0.1:{target.Port}", "--token-file", target.TokenFile, "--work-dir", Path.Combine(directory, "source"),
-                 .. options, "--report", reportPath, "--quiet", workload.Pid.ToString(CultureInfo.InvariantCulture)],
-                TimeSpan.FromSeconds(300 + plan.SizeMiB / 4.0), cancellationToken);
-        }
-        catch (TimeoutException e)
-        {
-            return Failed(name, e.Message);
-        }
-        await File.WriteAllTextAsync(Path.Combine(directory, name + ".log"), migrate.Stdout + migrate.Stderr, cancellationToken);
-        if (!File.Exists(reportPath))
-        {
-            throw new LabException($"{name}: migrate exited {migrate.ExitCode} without a report: {migrate.Tail()}");
-        }
-        var report = ReportFile.Read(reportPath);
-        if (!migrate.Succeeded)
-        {
-            if (!target.IsAlive)
-            {
-                throw new LabException($"the target agent is gone (log: {directory}/target.log)");
-            }
-            return Failed(name, $"migrate exited {migrate.ExitCode}: {migrate.Tail(20)}");
-        }
-        ReportFile.RequireMigrated(report, reportPath);
-        if (!await workload.EndedAsync(TimeSpan.FromSeconds(10), cancellationToken))
-        {
-            throw new LabException($"{name}: the source copy of PID {workload.Pid} still runs after the migration");
-        }
-
-        var moved = target.Find(report.RestoredPid!.Value)
-            ?? throw new LabException($"{name}: the migrated process is not in the agent's namespace");
-        try
-        {
-            long passes = workload.Status.Require("passes");
-            if (!await Poll.UntilAsync(() => workload.Status.HasPasses(passes + 2), WorkloadTimeout, cancellationToken))
-            {
-                return Failed(name, $"no full verification pass on the target within {WorkloadTimeout.TotalSeconds:F0} s: {workload.Status.Describe()}");
-            }
-            if (workload.Status.Verdict() != "ok")
-            {
-                return Failed(name, $"bad page after the migration: {workload.Status.Describe()}");
-            }
-            return report;
-        }
-        finally
-        {
-            await moved.EndAsync();
-        }
-    }
-
-    private MigrationReport? Failed(string name, string why)
-    {
-        Log.Warning($"{name}: {why}");
-        _failures++;
-        return null;
     }
 }
