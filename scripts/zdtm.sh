@@ -23,7 +23,9 @@
 #            or by a migrate-target that is PID 1 there.
 # CRIU and migrate run inside the source sandbox, so the test shares their
 # namespaces: zdtm's "h" (host) flavour, without touching the host's. Both
-# sides get the same CRIU options: those the test's .desc file asks for.
+# sides get the same CRIU options: those the test's .desc file asks for. A
+# test that holds a lock, a lease or a FIFO in its directory gets a target
+# with a copy of that directory of its own (needs_own_directory).
 # Then the test is sent SIGTERM where it was restored, checks itself and
 # writes PASS or FAIL in its .out file (CRIU's test/zdtm/lib/test.c, zdtm.py).
 set -euo pipefail

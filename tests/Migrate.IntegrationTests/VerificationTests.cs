@@ -23,7 +23,7 @@ public sealed class VerificationTests(Workloads workloads)
         Assert.True(result.ExitCode == 0, result.ToString());
         var checks = JsonDocument.Parse(result.Stdout).RootElement.GetProperty("checks").EnumerateArray()
             .ToDictionary(check => check.GetProperty("name").GetString()!, check => check.GetProperty("result").GetString());
-        foreach (var name in new[] { "architecture", "criu", "vdso", "capabilities", "cpu", "files", "pids", "uprobes" })
+        foreach (var name in new[] { "architecture", "criu", "vdso", "capabilities", "cpu", "files", "pids", "uprobes", "deleted-files", "unix-sockets" })
         {
             Assert.Equal("pass", checks[name]);
         }

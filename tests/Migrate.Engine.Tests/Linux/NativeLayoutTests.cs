@@ -22,8 +22,11 @@ public sealed class NativeLayoutTests : IDisposable
         #include <fcntl.h>
         #include <linux/fs.h>
         #include <linux/kcmp.h>
+        #include <linux/netlink.h>
+        #include <linux/sock_diag.h>
         #include <linux/userfaultfd.h>
         #include <poll.h>
+        #include <sched.h>
         #include <signal.h>
         #include <stddef.h>
         #include <stdio.h>
@@ -71,7 +74,7 @@ public sealed class NativeLayoutTests : IDisposable
         [
             .. Layout<Interop.IoVec>("struct iovec", ("Base", "iov_base"), ("Length", "iov_len")),
             .. Layout<Interop.PollFd>("struct pollfd", ("Fd", "fd"), ("Events", "events"), ("ReturnedEvents", "revents")),
-            .. Layout<Interop.StatxBuffer>("struct statx", ("Mask", "stx_mask"), ("Uid", "stx_uid"), ("Mode", "stx_mode"), ("Size", "stx_size"),
+            .. Layout<Interop.StatxBuffer>("struct statx", ("Mask", "stx_mask"), ("Uid", "stx_uid"), ("Mode", "stx_mode"), ("Links", "stx_nlink"), ("Size", "stx_size"), ("Blocks", "stx_blocks"),
                 ("MtimeSeconds", "stx_mtime.tv_sec"), ("MtimeNanoseconds", "stx_mtime.tv_nsec")),
         ]);
     }

@@ -29,6 +29,7 @@ public sealed class LinuxSourceHost(ICriu criu, ILogger logger) : ISourceHost
             SysvNamespace.Check(tree.RootPid, maps),
             LimitsAccess.Check(tree.Pids, source.CriuFeatures.ReadsProcLimits, ResourceLimits.CanRead),
             DeletedFiles.Check(DeletedFiles.Find(tree.Pids), options.GhostLimit),
+            UnixSocketPeers.Check(tree.Pids, options.ExternalUnixSockets),
         };
         IReadOnlyList<UprobeSite> sites = [];
         var probed = tree.Pids.Where(UprobeSites.HasUprobesArea).ToList();
