@@ -4,7 +4,7 @@ using Migrate.Engine.Memory;
 namespace Migrate.Engine.Migration.Source;
 
 /// <summary>What the source side of one process's migration found on this host before anything was frozen.</summary>
-/// <param name="Checks">The source's own checks: capabilities, shared memory, resource limits, deleted files and uprobes.</param>
+/// <param name="Checks">The source's own checks: capabilities, shared memory, resource limits, deleted files, unix sockets and uprobes.</param>
 /// <param name="Files">The files the tree uses, for the target's files check.</param>
 /// <param name="UprobeSites">Breakpoints in the tree's code (empty unless uprobes are allowed and were hit).</param>
 /// <param name="HasUprobesArea">A task has a [uprobes] area: CRIU needs --allow-uprobes for it.</param>
