@@ -90,8 +90,8 @@ public sealed class StockKernelTests(Workloads workloads, StockKernelGuest guest
         try
         {
             Assert.True(exitCode == 3, $"exit {exitCode}\n{stdout}\n{stderr}");
-            Assert.Contains("capabilities", stdout, StringComparison.Ordinal);
-            Assert.Contains("cap_sys_resource", stdout, StringComparison.Ordinal);
+            Assert.True(stdout.Contains("capabilities", StringComparison.Ordinal) && stdout.Contains("cap_sys_resource", StringComparison.Ordinal),
+                $"the capabilities check, for cap_sys_resource, should have refused:\n{stdout}\n{stderr}");
             await Dirtier.VerifyEveryPageAsync(status, Emulated);
             Assert.Empty(target.Guests());
         }
