@@ -36,4 +36,11 @@ static inline void detach_keeping(const int *keep, int n)
 	setsid();
 }
 
+/* The same, keeping the two descriptors A and B, in whatever order. */
+static inline void detach_keeping_two(int a, int b)
+{
+	int keep[] = { a < b ? a : b, a < b ? b : a };
+	detach_keeping(keep, 2);
+}
+
 #endif

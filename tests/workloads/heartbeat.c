@@ -86,8 +86,7 @@ int main(int argc, char **argv)
 		perror(argv[2]);
 		return 1;
 	}
-	int keep[] = { status < gaps ? status : gaps, status < gaps ? gaps : status };
-	detach_keeping(keep, 2);
+	detach_keeping_two(status, gaps);
 
 	const struct timespec period = { 0, 1000000 };
 	unsigned long long beats = 0, ngaps = 0, steps = 0;

@@ -67,12 +67,7 @@ int main(int argc, char **argv)
 		perror("locker");
 		return 1;
 	}
-	int keep[] = { status, fd };
-	if (status > fd) {
-		keep[0] = fd;
-		keep[1] = status;
-	}
-	detach_keeping(keep, 2);
+	detach_keeping_two(status, fd);
 
 	int lease = strcmp(argv[3], "lease") == 0, open_only = strcmp(argv[3], "open") == 0, held = 1;
 	for (unsigned long long ticks = 1;; ticks++) {

@@ -41,12 +41,7 @@ int main(int argc, char **argv)
 		perror("unixclient");
 		return 1;
 	}
-	int keep[] = { status, fd };
-	if (status > fd) {
-		keep[0] = fd;
-		keep[1] = status;
-	}
-	detach_keeping(keep, 2);
+	detach_keeping_two(status, fd);
 	signal(SIGPIPE, SIG_IGN);
 
 	int sent = 1;
